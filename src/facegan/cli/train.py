@@ -1,0 +1,98 @@
+"""`facegan train --data DIR --out RUN` (or `--resume RUN`): train a GAN."""
+
+from __future__ import annotations
+
+import argparse
+
+from facegan.errors import FaceganError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `train` subcommand."""
+    from facegan.config import PRESETS
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a GAN on a prepared dataset, or resume a run",
+        description="Train a GAN on a prepared dataset (see `facegan prepare`). The run directory gets "
+        "config.json, metrics.jsonl (one line per step), samples/ (fixed-noise 8×8 grids) and checkpoints/. "
+        "Ctrl-C or SIGTERM stops after the current step with a checkpoint; --resume continues exactly.",
+    )
+    where = p.add_argument_group("what to train")
+    where.add_argument("--data", help="prepared dataset directory")
+    where.add_argument("--out", help="run directory to create")
+    where.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its newest checkpoint")
+    where.add_argument("--model", default="dcgan", choices=sorted(PRESETS), help="model preset (default dcgan)")
+    model = p.add_argument_group("model")
+    model.add_argument("--nz", type=int, help="latent size (default 100)")
+    model.add_argument("--ngf", type=int, help="G width: feature maps of its last hidden layer (default 64)")
+    model.add_argument("--ndf", type=int, help="D width: feature maps of its first layer (default 64)")
+    model.add_argument("--latent", choices=("normal", "uniform"), help="latent prior: N(0,1) or U(-1,1) (default normal)")
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--batch-size", type=int, help="images per step (default 128)")
+    opt.add_argument("--steps", type=int, help="total steps (overrides --epochs; with --resume, the new total)")
+    opt.add_argument("--epochs", type=int, help="passes over the data (default 5)")
+    opt.add_argument("--lr", type=float, help="learning rate of both G and D (default 2e-4)")
+    opt.add_argument("--lr-g", type=float, help="learning rate of G")
+    opt.add_argument("--lr-d", type=float, help="learning rate of D")
+    opt.add_argument("--beta1", type=float, help="Adam β1 (default 0.5)")
+    opt.add_argument("--beta2", type=float, help="Adam β2 (default 0.999)")
+    opt.add_argument("--loss", help="adversarial loss (default bce)")
+    opt.add_argument("--flip", action="store_true", default=None, help="random horizontal flips of real images")
+    run = p.add_argument_group("running")
+    run.add_argument("--seed", type=int, help="seed of weights, data order and noise (default 0)")
+    run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    run.add_argument("--log-every", type=int, help="steps between metric flushes/progress updates (default 10)")
+    run.add_argument("--sample-every", type=int, help="steps between fixed-noise grids (default 500)")
+    run.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
+    run.add_argument("--keep", type=int, help="checkpoints to keep (default 3)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run_train)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Config sections from the options the user gave (None = keep the preset's value)."""
+    lr = args.lr
+    return {
+        "data": {"flip": args.flip},
+        "model": {"nz": args.nz, "ngf": args.ngf, "ndf": args.ndf, "latent": args.latent},
+        "optim": {"lr_g": args.lr_g or lr, "lr_d": args.lr_d or lr, "beta1": args.beta1, "beta2": args.beta2},
+        "train": {
+            "batch_size": args.batch_size, "steps": args.steps, "epochs": args.epochs, "loss": args.loss,
+            "seed": args.seed, "device": args.device, "log_every": args.log_every,
+            "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
+            "keep_checkpoints": args.keep,
+        },
+    }
+
+
+def _check_positive(args: argparse.Namespace) -> None:
+    for name in ("nz", "ngf", "ndf", "batch_size", "steps", "epochs", "log_every", "sample_every",
+                 "checkpoint_every", "keep"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise FaceganError(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("lr", "lr_g", "lr_d"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise FaceganError(f"--{name.replace('_', '-')} must be positive")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Start or resume training; exit 0 when finished, 130 when stopped by a signal."""
+    from facegan.train import config_for_data, resume_config, train
+
+    _check_positive(args)
+    if args.resume:
+        if args.data or args.out:
+            raise FaceganError("--resume RUN takes its data and output from the run; drop --data/--out")
+        config = resume_config(args.resume, steps=args.steps, epochs=args.epochs)
+        result = train(config, args.resume, resume=True, show_progress=not args.no_progress)
+    else:
+        if not args.data or not args.out:
+            raise FaceganError("give --data DIR and --out RUN (or --resume RUN)")
+        config = config_for_data(args.model, args.data, overrides_from_args(args))
+        result = train(config, args.out, show_progress=not args.no_progress)
+    print(f"{result.status} at step {result.step}: samples in {result.run_dir / 'samples'}, "
+          f"checkpoint {result.checkpoint}")
+    return 0 if result.status == "finished" else 130

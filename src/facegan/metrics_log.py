@@ -1,0 +1,67 @@
+"""RUN/metrics.jsonl: one JSON line per training step, buffered on the device and written every N steps."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from facegan.utils.atomic import atomic_write_text
+
+
+def _plain(value: float) -> float | None:
+    """JSON has no NaN/inf: non-finite values are written as null."""
+    return value if math.isfinite(value) else None
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """All records of a metrics.jsonl (skipping a torn last line after a crash)."""
+    records = []
+    path = Path(path)
+    if not path.exists():
+        return records
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+class MetricsLog:
+    """Buffers per-step scalar tensors and appends them as JSON lines in one host sync per flush."""
+
+    def __init__(self, path: str | Path, resume_step: int | None = None) -> None:
+        self.path = Path(path)
+        self._steps: list[tuple[int, int]] = []
+        self._values: list[dict[str, torch.Tensor]] = []
+        if resume_step is not None and self.path.exists():
+            # Lines written after the checkpoint we resume from describe steps that will be redone.
+            kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def add(self, step: int, epoch: int, values: dict[str, torch.Tensor]) -> None:
+        """Remember one step's scalars (still on the device)."""
+        self._steps.append((step, epoch))
+        self._values.append(values)
+
+    def flush(self, extra: dict[str, float]) -> dict[str, Any] | None:
+        """Write the buffered steps, each with `extra` (images_per_s, elapsed_s); returns the last record."""
+        if not self._values:
+            return None
+        keys = list(self._values[0])
+        table = torch.stack([torch.stack([v[k].float() for k in keys]) for v in self._values]).cpu().tolist()
+        lines, record = [], None
+        for (step, epoch), row in zip(self._steps, table):
+            record = {"step": step, "epoch": epoch}
+            record.update({k: _plain(x) for k, x in zip(keys, row)})
+            record.update(extra)
+            lines.append(json.dumps(record))
+        with self.path.open("a") as handle:
+            handle.write("\n".join(lines) + "\n")
+        self._steps.clear()
+        self._values.clear()
+        return record

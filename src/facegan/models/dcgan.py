@@ -1,0 +1,101 @@
+"""DCGAN (Radford et al. 2016) as in the PyTorch DCGAN faces tutorial, at 32, 64 or 128 px.
+
+G: ConvTranspose2d + BatchNorm + ReLU blocks from a 1×1 latent to the image, Tanh out.
+D: strided Conv2d + BatchNorm + LeakyReLU(0.2), no BatchNorm on the first layer, one logit out.
+Weights N(0, 0.02); BatchNorm γ N(1, 0.02), β 0. No conv biases (BatchNorm follows every hidden conv).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from facegan.config import ModelConfig
+from facegan.errors import FaceganError
+
+RESOLUTIONS = (32, 64, 128)
+
+
+def _middle_blocks(resolution: int) -> int:
+    """Stride-2 blocks between the 4×4 map and the last layer: 2 at 32 px, 3 at 64, 4 at 128."""
+    if resolution not in RESOLUTIONS:
+        raise FaceganError(f"DCGAN supports {', '.join(map(str, RESOLUTIONS))} px, not {resolution}")
+    return int(math.log2(resolution)) - 3
+
+
+class Generator(nn.Module):
+    """DCGAN generator: latent N×nz(×1×1) → image N×C×H×W in [-1, 1]."""
+
+    def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, resolution: int = 64) -> None:
+        super().__init__()
+        blocks = _middle_blocks(resolution)
+        width = ngf * 2**blocks
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),  # (ngf*2^blocks) x 4 x 4
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(blocks):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),  # doubles H and W
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]  # C x res x res
+        self.main = nn.Sequential(*layers)
+        self.nz = nz
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z.view(z.shape[0], self.nz, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """DCGAN discriminator: image N×C×H×W → one logit per image (N,)."""
+
+    def __init__(self, ndf: int = 64, channels: int = 3, resolution: int = 64) -> None:
+        super().__init__()
+        blocks = _middle_blocks(resolution)
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),  # ndf x res/2 x res/2, no BatchNorm here
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        width = ndf
+        for _ in range(blocks):
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),  # halves H and W
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width *= 2
+        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]  # 1 x 1 x 1 logit
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x).view(-1)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The DCGAN initialisation: conv weights N(0, 0.02); BatchNorm γ N(1, 0.02), β 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def build_generator(cfg: ModelConfig) -> Generator:
+    """A DCGAN generator for `cfg`, initialised."""
+    net = Generator(cfg.nz, cfg.ngf, cfg.channels, cfg.resolution)
+    dcgan_init(net)
+    return net
+
+
+def build_discriminator(cfg: ModelConfig) -> Discriminator:
+    """A DCGAN discriminator for `cfg`, initialised."""
+    net = Discriminator(cfg.ndf, cfg.channels, cfg.resolution)
+    dcgan_init(net)
+    return net

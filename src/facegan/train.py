@@ -1,0 +1,298 @@
+"""The training loop: read it top to bottom.
+
+`train(config, run_dir)` builds G and D, streams batches of the prepared dataset, runs the family's step
+function, logs every step to metrics.jsonl, writes fixed-noise grids and checkpoints, and stops cleanly on
+Ctrl-C/SIGTERM with a checkpoint. `train(None, run_dir, resume=True)` continues from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from facegan.checkpoint import checkpoint_path, load_checkpoint, prune_checkpoints, save_checkpoint
+from facegan.config import RunConfig, current_versions
+from facegan.data.dataset import BatchIterator, PreparedDataset
+from facegan.errors import FaceganError
+from facegan.latents import draw_latents, seeded_latents
+from facegan.metrics_log import MetricsLog
+from facegan.models import build_models, get_family
+from facegan.optim import build_optimizers
+from facegan.step import StepContext
+from facegan.utils.device import resolve_device
+from facegan.utils.images import make_grid, save_png, to_uint8
+from facegan.utils.progress import progress_bar
+
+log = logging.getLogger("facegan.train")
+
+FIXED_LATENTS = 64
+
+
+@dataclass
+class TrainingRun:
+    """The live state of a run; hooks receive it after every step."""
+
+    config: RunConfig
+    run_dir: Path
+    device: torch.device
+    netG: nn.Module
+    netD: nn.Module
+    optG: torch.optim.Optimizer
+    optD: torch.optim.Optimizer
+    noise: torch.Generator
+    fixed_latents: torch.Tensor
+    dataset: PreparedDataset
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+    step: int = 0
+    epoch: int = 0
+    elapsed_s: float = 0.0
+    last_record: dict[str, Any] | None = None
+
+
+Hook = Callable[[TrainingRun], None]
+
+
+@dataclass
+class TrainResult:
+    """How a call to `train` ended."""
+
+    run_dir: Path
+    step: int
+    status: str  # "finished" or "interrupted"
+    checkpoint: Path | None
+
+
+class StopRequest:
+    """Turns the first SIGINT/SIGTERM into a request to stop after the current step (a second one aborts)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stopping after this step (signal %d); press Ctrl-C again to abort", signum)
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _prepare_run_dir(run_dir: Path) -> None:
+    if (run_dir / "config.json").exists():
+        raise FaceganError(f"{run_dir} already holds a run; use `--resume {run_dir}` or another --out")
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+
+
+def check_model_fits_data(config: RunConfig, dataset: PreparedDataset) -> None:
+    """The model's resolution and channels must be the dataset's."""
+    m = config.model
+    if (m.resolution, m.channels) != (dataset.resolution, dataset.channels):
+        raise FaceganError(
+            f"the model is {m.resolution} px × {m.channels} channels but {dataset.path} holds "
+            f"{dataset.resolution} px × {dataset.channels}; prepare the data with --res {m.resolution} "
+            f"--channels {m.channels}, or pick a model of the data's size"
+        )
+
+
+def write_fixed_samples(run: TrainingRun, name: str | None = None) -> Path:
+    """G's output on the run's fixed latents as an 8×8 grid in RUN/samples/ (G in eval mode)."""
+    netG = getattr(run.netG, "module", run.netG)
+    was_training = netG.training
+    netG.eval()
+    with torch.no_grad():
+        images = netG(run.fixed_latents.to(run.device))
+    netG.train(was_training)
+    path = run.run_dir / "samples" / (name or f"step-{run.step:08d}.png")
+    save_png(make_grid(to_uint8(images), nrow=8), path)
+    return path
+
+
+def rng_state(run: TrainingRun) -> dict[str, torch.Tensor]:
+    """Every random state the loop draws from, for exact resume."""
+    states = {"torch": torch.get_rng_state(), "noise": run.noise.get_state()}
+    if run.device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(run.device)
+    return states
+
+
+def save_run_checkpoint(run: TrainingRun, keep: int) -> Path:
+    """Checkpoint G, D, both optimisers, step, epoch, RNG states and the config; keep the newest `keep`."""
+    path = checkpoint_path(run.run_dir, run.step)
+    save_checkpoint(path, {
+        "family": run.config.model.family,
+        "config": run.config.to_dict(),
+        "step": run.step,
+        "epoch": run.epoch,
+        "elapsed_s": run.elapsed_s,
+        "G": getattr(run.netG, "module", run.netG).state_dict(),
+        "D": getattr(run.netD, "module", run.netD).state_dict(),
+        "optG": run.optG.state_dict(),
+        "optD": run.optD.state_dict(),
+        "rng": rng_state(run),
+        "state": dict(run.state),
+        "fixed_latents": run.fixed_latents,
+    })
+    prune_checkpoints(run.run_dir, keep)
+    return path
+
+
+def _restore(run: TrainingRun, ckpt: dict[str, Any]) -> None:
+    run.netG.load_state_dict(ckpt["G"])
+    run.netD.load_state_dict(ckpt["D"])
+    run.optG.load_state_dict(ckpt["optG"])
+    run.optD.load_state_dict(ckpt["optD"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    run.noise.set_state(ckpt["rng"]["noise"])
+    if "cuda" in ckpt["rng"] and run.device.type == "cuda":
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], run.device)
+    run.state.update({k: v.to(run.device) for k, v in ckpt["state"].items()})
+    run.fixed_latents = ckpt["fixed_latents"]
+    run.step, run.epoch, run.elapsed_s = ckpt["step"], ckpt["epoch"], ckpt["elapsed_s"]
+
+
+def resume_config(run_dir: str | Path, steps: int | None = None, epochs: int | None = None) -> RunConfig:
+    """The config of a run's newest checkpoint, with its length optionally extended."""
+    config = load_checkpoint(run_dir)["config"]
+    if steps is not None:
+        config.train.steps = steps
+    if epochs is not None:
+        config.train.epochs, config.train.steps = epochs, 0
+    return config
+
+
+def train(
+    config: RunConfig | None,
+    run_dir: str | Path,
+    resume: bool = False,
+    hooks: Sequence[Hook] = (),
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train (or, with `resume`, continue) the run in `run_dir`; returns how it ended."""
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir) if resume else None
+    if ckpt is not None and config is None:
+        config = ckpt["config"]
+    if config is None:
+        raise ValueError("train() needs a config unless it resumes")
+    if ckpt is None:
+        _prepare_run_dir(run_dir)
+        config.versions = current_versions()
+    config.save(run_dir / "config.json")
+
+    dataset = PreparedDataset.open(config.data.path)
+    check_model_fits_data(config, dataset)
+    device = resolve_device(config.train.device)
+    seed = config.train.seed
+    torch.manual_seed(seed)
+
+    netG, netD = build_models(config.model)
+    netG.to(device)
+    netD.to(device)
+    optG, optD = build_optimizers(config, netG, netD)
+    run = TrainingRun(
+        config=config, run_dir=run_dir, device=device, netG=netG, netD=netD, optG=optG, optD=optD,
+        noise=torch.Generator(device).manual_seed(seed + 1),
+        fixed_latents=seeded_latents(FIXED_LATENTS, config.model.nz, seed + 2, config.model.latent),
+        dataset=dataset,
+    )
+    if ckpt is not None:
+        _restore(run, ckpt)
+        log.info("resuming %s at step %d", run_dir, run.step)
+
+    batches = BatchIterator(dataset, config.train.batch_size, device, seed=seed, flip=config.data.flip)
+    per_epoch = batches.batches_per_epoch
+    total = config.train.steps or config.train.epochs * per_epoch
+    family = get_family(config.model.family)
+    ctx = StepContext(
+        netG=netG, netD=netD, optG=optG, optD=optD, config=config, state=run.state,
+        latents=lambda n: draw_latents(n, config.model.nz, config.model.latent, run.noise),
+    )
+    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_step=run.step if ckpt is not None else None)
+    cadence = config.train
+    status = "finished"
+    log.info("training %s (%d px, %d ch) on %s: %d steps of %d images, %d steps per epoch",
+             config.model.family, config.model.resolution, config.model.channels, device, total,
+             cadence.batch_size, per_epoch)
+
+    bar = progress_bar(total, "train", initial=run.step, unit="step", enabled=show_progress)
+    started = time.perf_counter() - run.elapsed_s
+    window_start, window_step = time.perf_counter(), run.step
+    with StopRequest() as stop, bar:
+        while run.step < total and not stop.requested:
+            run.epoch, first_batch = divmod(run.step, per_epoch)
+            for real in batches.epoch(run.epoch, first_batch):
+                values = family.step(ctx, real)
+                run.step += 1
+                metrics.add(run.step, run.epoch, values)
+                last = run.step >= total or stop.requested
+                if run.step % cadence.log_every == 0 or last:
+                    now = time.perf_counter()
+                    images_per_s = (run.step - window_step) * cadence.batch_size / max(now - window_start, 1e-9)
+                    run.elapsed_s = now - started
+                    run.last_record = metrics.flush(
+                        {"images_per_s": round(images_per_s, 2), "elapsed_s": round(run.elapsed_s, 3)})
+                    window_start, window_step = now, run.step
+                    bar.set_postfix(_postfix(run.last_record), refresh=False)
+                bar.update(1)
+                if run.step % cadence.sample_every == 0:
+                    write_fixed_samples(run)
+                if run.step % cadence.checkpoint_every == 0 and not last:
+                    save_run_checkpoint(run, cadence.keep_checkpoints)
+                for hook in hooks:
+                    hook(run)
+                if last:
+                    break
+        if stop.requested:
+            status = "interrupted"
+    run.elapsed_s = time.perf_counter() - started
+    write_fixed_samples(run, "latest.png")
+    if run.step % cadence.sample_every != 0:
+        write_fixed_samples(run)
+    path = save_run_checkpoint(run, cadence.keep_checkpoints)
+    log.info("%s at step %d (%.1f s); checkpoint %s", status, run.step, run.elapsed_s, path)
+    return TrainResult(run_dir=run_dir, step=run.step, status=status, checkpoint=path)
+
+
+def _postfix(record: dict[str, Any] | None) -> dict[str, str]:
+    if not record:
+        return {}
+    def fmt(key: str) -> str:
+        value = record.get(key)
+        return "nan" if value is None else f"{value:.3g}"
+    return {"ep": str(record["epoch"]), "Loss_D": fmt("loss_d"), "Loss_G": fmt("loss_g"),
+            "D(x)": fmt("d_x"), "D(G(z))": fmt("d_g_z2"), "img/s": fmt("images_per_s")}
+
+
+def config_for_data(preset: str, data_path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """A config from a preset and overrides whose model size is the dataset's (a preset's pinned size must match)."""
+    from facegan.config import PRESETS, build_config
+
+    dataset = PreparedDataset.open(data_path)
+    overrides = {k: dict(v) for k, v in (overrides or {}).items()}
+    overrides.setdefault("data", {})["path"] = str(data_path)
+    pinned = PRESETS.get(preset, {}).get("model", {})
+    model = overrides.setdefault("model", {})
+    model.setdefault("resolution", pinned.get("resolution", dataset.resolution))
+    model.setdefault("channels", pinned.get("channels", dataset.channels))
+    config = build_config(preset, overrides)
+    check_model_fits_data(config, dataset)
+    return config

@@ -1,0 +1,1 @@
+"""Small helpers shared across facegan: atomic files, images, progress, logging, devices."""

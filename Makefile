@@ -31,7 +31,7 @@ demo: setup
 	$(BIN)/facegan sample $(DEMO_RUN) --n 64 --seed 7 --out $(DEMO_RUN)/faces.png
 	@echo "demo done: dataset $(DEMO_DATA), run $(DEMO_RUN) (metrics.jsonl, samples/, checkpoints/), faces $(DEMO_RUN)/faces.png"
 
-test: setup
+test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 lint: setup

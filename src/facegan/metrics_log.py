@@ -55,9 +55,9 @@ class MetricsLog:
         keys = list(self._values[0])
         table = torch.stack([torch.stack([v[k].float() for k in keys]) for v in self._values]).cpu().tolist()
         lines, record = [], None
-        for (step, epoch), row in zip(self._steps, table):
+        for (step, epoch), row in zip(self._steps, table, strict=True):
             record = {"step": step, "epoch": epoch}
-            record.update({k: _plain(x) for k, x in zip(keys, row)})
+            record.update({k: _plain(x) for k, x in zip(keys, row, strict=True)})
             record.update(extra)
             lines.append(json.dumps(record))
         with self.path.open("a") as handle:

@@ -282,7 +282,9 @@ def _postfix(record: dict[str, Any] | None) -> dict[str, str]:
             "D(x)": fmt("d_x"), "D(G(z))": fmt("d_g_z2"), "img/s": fmt("images_per_s")}
 
 
-def config_for_data(preset: str, data_path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+def config_for_data(
+    preset: str, data_path: str | Path, overrides: dict[str, dict[str, Any]] | None = None
+) -> RunConfig:
     """A config from a preset and overrides whose model size is the dataset's (a preset's pinned size must match)."""
     from facegan.config import PRESETS, build_config
 

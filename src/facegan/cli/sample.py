@@ -35,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
         raise FaceganError("--truncation must be between 0 and 1")
     gen = load_generator(args.model, device=args.device)
     paths = write_samples(gen.sample(args.n, args.seed, args.truncation), args.out, nrow=args.nrow)
-    print(f"wrote {args.n} faces from step {gen.step} to {args.out}" + (f" ({len(paths)} files)" if len(paths) > 1 else ""))
+    files = f" ({len(paths)} files)" if len(paths) > 1 else ""
+    print(f"wrote {args.n} faces from step {gen.step} to {args.out}{files}")
     return 0

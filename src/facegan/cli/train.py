@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--nz", type=int, help="latent size (default 100)")
     model.add_argument("--ngf", type=int, help="G width: feature maps of its last hidden layer (default 64)")
     model.add_argument("--ndf", type=int, help="D width: feature maps of its first layer (default 64)")
-    model.add_argument("--latent", choices=("normal", "uniform"), help="latent prior: N(0,1) or U(-1,1) (default normal)")
+    model.add_argument("--latent", choices=("normal", "uniform"),
+                       help="latent prior: N(0,1) or U(-1,1) (default normal)")
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--batch-size", type=int, help="images per step (default 128)")
     opt.add_argument("--steps", type=int, help="total steps (overrides --epochs; with --resume, the new total)")

@@ -1,0 +1,116 @@
+"""The training loop: logging, samples, checkpoints, exact resume, clean stop on a signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import tiny_config
+from facegan.checkpoint import list_checkpoints, load_checkpoint
+from facegan.errors import FaceganError
+from facegan.losses import bce_d
+from facegan.models import build_models
+from facegan.optim import build_optimizers
+from facegan.train import TrainingRun, train
+
+
+def test_one_d_step_lowers_d_loss_on_a_fixed_batch(tiny_dataset: Path) -> None:
+    torch.manual_seed(0)
+    cfg = tiny_config(tiny_dataset)
+    netG, netD = build_models(cfg.model)
+    _, optD = build_optimizers(cfg, netG, netD)
+    real = torch.rand(16, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        fake = netG(torch.randn(16, cfg.model.nz))
+
+    def loss() -> torch.Tensor:
+        return bce_d(netD(real), netD(fake))
+
+    before = loss()
+    optD.zero_grad()
+    before.backward()
+    optD.step()
+    after = loss().item()
+    assert after < before.item() - 1e-3
+
+
+def test_run_directory_contents(tiny_dataset: Path, tmp_path: Path) -> None:
+    result = train(tiny_config(tiny_dataset), tmp_path / "run", show_progress=False)
+    run = tmp_path / "run"
+    assert result.status == "finished" and result.step == 6
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["ngf"] == 8 and config["versions"]["torch"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    for record in records:
+        for key in ("epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "images_per_s", "elapsed_s"):
+            assert key in record, key
+        assert 0 <= record["d_x"] <= 1 and 0 <= record["d_g_z1"] <= 1 and record["images_per_s"] > 0
+    with Image.open(run / "samples" / "step-00000003.png") as grid:
+        assert grid.size == (8 * 34 + 2, 8 * 34 + 2)  # 8×8 faces of 32 px with 2-px padding
+    assert (run / "samples" / "latest.png").exists()
+    assert [p.name for p in list_checkpoints(run)] == ["step-00000003.pt", "step-00000006.pt"]
+    ckpt = load_checkpoint(run)
+    assert ckpt["step"] == 6 and ckpt["config"].model.ngf == 8
+    assert {"G", "D", "optG", "optD", "rng", "fixed_latents", "epoch"} <= set(ckpt)
+
+
+def test_keeps_only_the_last_k_checkpoints(tiny_dataset: Path, tmp_path: Path) -> None:
+    train(tiny_config(tiny_dataset, steps=8, checkpoint_every=2, keep_checkpoints=2), tmp_path / "r",
+          show_progress=False)
+    assert [p.name for p in list_checkpoints(tmp_path / "r")] == ["step-00000006.pt", "step-00000008.pt"]
+
+
+def test_resume_is_exact(tiny_dataset: Path, tmp_path: Path) -> None:
+    # 2K steps straight vs K steps, resume, K steps; K crosses an epoch boundary (16 batches per epoch).
+    k = 10
+    cfg_straight = tiny_config(tiny_dataset, steps=2 * k, checkpoint_every=k, seed=3)
+    cfg_straight.data.flip = True
+    train(cfg_straight, tmp_path / "straight", show_progress=False)
+
+    cfg_half = tiny_config(tiny_dataset, steps=k, checkpoint_every=k, seed=3)
+    cfg_half.data.flip = True
+    train(cfg_half, tmp_path / "resumed", show_progress=False)
+    from facegan.train import resume_config
+
+    train(resume_config(tmp_path / "resumed", steps=2 * k), tmp_path / "resumed", resume=True, show_progress=False)
+
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "resumed")
+    assert a["step"] == b["step"] == 2 * k
+    for net in ("G", "D"):
+        for name, tensor in a[net].items():
+            assert torch.equal(tensor, b[net][name]), f"{net}.{name} differs after resume"
+    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == list(range(1, 2 * k + 1))
+
+
+def test_signal_stops_with_a_checkpoint(tiny_dataset: Path, tmp_path: Path) -> None:
+    def interrupt_at_step_4(run: TrainingRun) -> None:
+        if run.step == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = train(tiny_config(tiny_dataset, steps=50, checkpoint_every=100), tmp_path / "r",
+                   hooks=[interrupt_at_step_4], show_progress=False)
+    assert result.status == "interrupted"
+    assert result.step in (4, 5)
+    assert load_checkpoint(tmp_path / "r")["step"] == result.step
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_refuses_to_overwrite_a_run(tiny_dataset: Path, tmp_path: Path) -> None:
+    train(tiny_config(tiny_dataset, steps=2), tmp_path / "r", show_progress=False)
+    with pytest.raises(FaceganError, match="already holds a run"):
+        train(tiny_config(tiny_dataset, steps=2), tmp_path / "r", show_progress=False)
+
+
+def test_model_must_fit_the_data(tiny_dataset: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_dataset)
+    cfg.model.resolution = 64
+    with pytest.raises(FaceganError, match="--res 64"):
+        train(cfg, tmp_path / "r", show_progress=False)

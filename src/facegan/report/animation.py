@@ -1,0 +1,162 @@
+"""Animations: GIFs of image sequences, and the run's fixed-noise grids as a training-progress GIF (and MP4).
+
+The MP4 is written only when the optional `imageio-ffmpeg` package is installed (`pip install facegan[video]`);
+it ships its own ffmpeg binary, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from facegan.utils.atomic import atomic_write_bytes
+from facegan.utils.images import to_pil
+
+log = logging.getLogger("facegan.report")
+
+_STEP_GRID = re.compile(r"^step-(\d+)\.png$")
+MAX_FRAMES = 120  # progress GIFs of long runs keep this many grids, evenly spaced (first and last always)
+MIN_WIDTH = 512  # progress frames are enlarged (nearest, integer factor) to at least this width
+CAPTION_PX = 26
+
+
+def sample_grids(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """The run's fixed-noise grids RUN/samples/step-*.png as (step, path), in step order."""
+    folder = Path(run_dir) / "samples"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_GRID.match(p.name))]
+    return sorted(found)
+
+
+def evenly_spaced(items: Sequence, limit: int) -> list:
+    """At most `limit` items, evenly spaced, always keeping the first and the last."""
+    if len(items) <= limit:
+        return list(items)
+    if limit < 2:
+        return [items[-1]]
+    picks = np.unique(np.round(np.linspace(0, len(items) - 1, limit)).astype(int))
+    return [items[i] for i in picks]
+
+
+def gif_bytes(frames: Sequence[np.ndarray], duration_ms: int | Sequence[int] = 100, loop: int = 0) -> bytes:
+    """Encode uint8 H×W×C frames (C = 1 or 3, all one size) as an animated GIF that loops forever."""
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
+    images = [to_pil(frame) for frame in frames]
+    durations = list(duration_ms) if not isinstance(duration_ms, int) else duration_ms
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations,
+                   loop=loop, optimize=False, disposal=1)
+    return buffer.getvalue()
+
+
+def save_gif(frames: Sequence[np.ndarray], path: str | Path, duration_ms: int | Sequence[int] = 100) -> Path:
+    """Write frames as a looping GIF, atomically. Identical neighbouring frames are merged by the encoder."""
+    path = Path(path)
+    atomic_write_bytes(path, gif_bytes(frames, duration_ms))
+    return path
+
+
+def ffmpeg_available() -> bool:
+    """True if the optional imageio-ffmpeg package (and its bundled ffmpeg) can be used."""
+    try:
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # ImportError, or a broken install without its binary
+        return False
+    return True
+
+
+def save_mp4(frames: Sequence[np.ndarray], path: str | Path, fps: float = 4.0) -> Path:
+    """Write frames as an H.264 MP4 with imageio-ffmpeg, atomically (frames padded to multiples of 16 px)."""
+    import imageio_ffmpeg
+
+    path = Path(path)
+    rgb = [np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f for f in frames]
+    height, width = rgb[0].shape[:2]
+    pad_h, pad_w = -height % 16, -width % 16
+    size = (width + pad_w, height + pad_h)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.mp4")
+    os.close(fd)  # ffmpeg writes the temporary file itself, by name
+    try:
+        writer = imageio_ffmpeg.write_frames(tmp, size, fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                                             macro_block_size=1, quality=8, output_params=["-f", "mp4"])
+        writer.send(None)
+        for frame in rgb:
+            padded = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
+            writer.send(np.ascontiguousarray(padded))
+        writer.close()
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return path
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def captioned(image: np.ndarray, caption: str, min_width: int = MIN_WIDTH) -> np.ndarray:
+    """`image` enlarged (nearest, integer factor) to at least `min_width` px, with a caption strip below."""
+    scale = max(1, -(-min_width // image.shape[1]))
+    big = image.repeat(scale, axis=0).repeat(scale, axis=1)
+    height, width, channels = big.shape
+    canvas = Image.new("L" if channels == 1 else "RGB", (width, height + CAPTION_PX), "white")
+    canvas.paste(to_pil(big), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((width // 2, height + CAPTION_PX // 2), caption, fill="black", font=_font(16), anchor="mm")
+    array = np.asarray(canvas)
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def progress_frames(run_dir: str | Path, batch_size: int | None = None, limit: int = MAX_FRAMES) -> list[np.ndarray]:
+    """The fixed-noise grids of a run in step order, each captioned with its step (and images seen)."""
+    frames = []
+    for step, path in evenly_spaced(sample_grids(run_dir), limit):
+        with Image.open(path) as img:
+            array = np.asarray(img.convert("L" if img.mode in ("L", "LA", "I", "1") else "RGB"))
+        array = array[:, :, None] if array.ndim == 2 else array
+        caption = f"step {step:,}" + (f"  ·  {step * batch_size / 1000:,.1f}k images seen" if batch_size else "")
+        frames.append(captioned(array, caption))
+    if frames and len({f.shape for f in frames}) > 1:
+        # Grids from an older, different-sized model (say, a resumed run with a new size) cannot share a GIF.
+        last = frames[-1].shape
+        frames = [f for f in frames if f.shape == last]
+    return frames
+
+
+def write_progress_animation(
+    run_dir: str | Path, out_dir: str | Path, batch_size: int | None = None, frame_ms: int = 250,
+    mp4: bool | None = None,
+) -> tuple[Path | None, Path | None, int]:
+    """progress.gif (and progress.mp4 with imageio-ffmpeg) of the fixed-noise grids; returns (gif, mp4, frames)."""
+    frames = progress_frames(run_dir, batch_size)
+    if not frames:
+        return None, None, 0
+    out_dir = Path(out_dir)
+    durations = [frame_ms] * len(frames)
+    durations[-1] = max(frame_ms, 1500)  # hold the newest grid before the loop restarts
+    gif = save_gif(frames, out_dir / "progress.gif", durations)
+    video = None
+    if (ffmpeg_available() if mp4 is None else mp4) and len(frames) > 1:
+        try:
+            video = save_mp4(frames + [frames[-1]] * 4, out_dir / "progress.mp4", fps=1000 / frame_ms)
+        except Exception as exc:  # the MP4 is optional: a broken ffmpeg must not cost the report
+            log.warning("could not write progress.mp4: %s", exc)
+    return gif, video, len(frames)

@@ -31,8 +31,9 @@ demo: setup
 	$(BIN)/facegan sample $(DEMO_RUN) --n 64 --seed 7 --out $(DEMO_RUN)/faces.png
 	@echo "demo done: dataset $(DEMO_DATA), run $(DEMO_RUN) (metrics.jsonl, samples/, checkpoints/), faces $(DEMO_RUN)/faces.png"
 
+# One torch thread per test process: the tests use tiny models, and some start several processes at once.
 test: setup system-deps
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -1,0 +1,81 @@
+"""Options of `facegan train` for model variants, losses and stabilisers (parsed here, applied by the library)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from facegan.config import BUDGET_ONLY_STEPS
+from facegan.errors import FaceganError
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Add the `model variants` and `stabilisers` option groups to the train parser."""
+    from facegan.optim import OPTIMIZERS
+    from facegan.stabilisers import D_NORMS, DIFFAUGMENT, TTUR_LR_D, TTUR_LR_G
+
+    on_off = argparse.BooleanOptionalAction
+    v = p.add_argument_group("model variants")
+    v.add_argument("--leaky-slope", type=float, help="negative slope of D's LeakyReLUs (default 0.2)")
+    v.add_argument("--d-norm", choices=D_NORMS, help="D's normalisation (dcgan): auto is layer for wgan-gp, else batch")
+    v.add_argument("--minibatch-std", action=on_off, help="minibatch standard deviation layer before D's last layer")
+    v.add_argument("--spectral-norm", action=on_off, help="spectral normalisation of D's weights")
+    v.add_argument("--bottleneck", type=int, help="BEGAN: code size h of D's autoencoder (default 64)")
+    v.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="optimiser of G and D (default adam)")
+    v.add_argument("--grad-clip-value", type=float, metavar="C", help="clip each gradient element to ±C (0: off)")
+    v.add_argument("--ttur", action="store_true",
+                   help=f"two time-scale learning rates: G {TTUR_LR_G:g}, D {TTUR_LR_D:g} (unless --lr* given)")
+    s = p.add_argument_group("stabilisers")
+    s.add_argument("--n-critic", type=int, help="D steps per G step (wgan-gp preset: 5)")
+    s.add_argument("--gp-weight", type=float, help="λ of WGAN-GP's gradient penalty (default 10)")
+    s.add_argument("--label-smoothing", type=float, metavar="S", help="one-sided: D's real target is 1 - S")
+    s.add_argument("--label-noise", type=float, metavar="A", help="move D's targets toward the other class by U(0, A)")
+    s.add_argument("--instance-noise", type=float, metavar="SIGMA", help="Gaussian noise σ on every image D sees")
+    s.add_argument("--instance-noise-steps", type=int, metavar="N", help="anneal the instance noise to 0 over N steps")
+    s.add_argument("--r1-gamma", type=float, metavar="GAMMA", help="R1 penalty γ/2·E‖∇D(x)‖² on real images")
+    s.add_argument("--feature-matching", action=on_off, help="G matches the mean of D's last hidden features")
+    s.add_argument("--ema", type=float, metavar="DECAY", help="keep an EMA of G's weights (e.g. 0.999; 0: off)")
+    s.add_argument("--diffaugment", metavar="POLICY",
+                   help=f"DiffAugment of every image D sees: comma list of {', '.join(DIFFAUGMENT)}")
+    s.add_argument("--began-gamma", type=float, help="BEGAN's diversity ratio γ (default 0.4)")
+    s.add_argument("--began-lambda-k", type=float, help="BEGAN's learning rate λ_k of k_t (default 0.005)")
+    s.add_argument("--time-budget-minutes", type=float, metavar="M",
+                   help="stop after M minutes of training (without --steps/--epochs it alone sets the length)")
+
+
+def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Config sections from the model-variant and stabiliser options (None = keep the preset's value)."""
+    from facegan.stabilisers import TTUR_LR_D, TTUR_LR_G
+
+    for name in ("bottleneck", "n_critic", "instance_noise_steps"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise FaceganError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.time_budget_minutes is not None and not args.time_budget_minutes > 0:
+        raise FaceganError("--time-budget-minutes must be positive")
+    optim: dict[str, Any] = {"name": args.optimizer, "grad_clip_value": args.grad_clip_value}
+    if args.ttur:
+        optim["lr_g"] = args.lr_g or args.lr or TTUR_LR_G
+        optim["lr_d"] = args.lr_d or args.lr or TTUR_LR_D
+    budget = args.time_budget_minutes
+    # A budget with no --steps/--epochs is the run's length on its own (not a cap on the default 5 epochs).
+    length = {"steps": BUDGET_ONLY_STEPS} if budget is not None and args.steps is None and args.epochs is None else {}
+    return {
+        "model": {"leaky_slope": args.leaky_slope, "d_norm": args.d_norm, "minibatch_std": args.minibatch_std,
+                  "spectral_norm": args.spectral_norm, "bottleneck": args.bottleneck},
+        "optim": optim,
+        "train": {"n_critic": args.n_critic, "gp_weight": args.gp_weight, "label_smoothing": args.label_smoothing,
+                  "label_noise": args.label_noise, "instance_noise": args.instance_noise,
+                  "instance_noise_steps": args.instance_noise_steps, "r1_gamma": args.r1_gamma,
+                  "feature_matching": args.feature_matching, "ema_decay": args.ema, "diffaugment": args.diffaugment,
+                  "began_gamma": args.began_gamma, "began_lambda_k": args.began_lambda_k,
+                  "time_budget_s": budget * 60.0 if budget is not None else None, **length},
+    }
+
+
+def merge_overrides(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`base` with the non-None values of `extra` added, section by section."""
+    merged = {section: dict(values) for section, values in base.items()}
+    for section, values in extra.items():
+        merged.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    return merged

@@ -41,3 +41,15 @@ def tiny_config(data: Path, **train: object) -> RunConfig:
                   "device": "cpu", **train},
     }
     return build_config("dcgan", overrides)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of a tiny DCGAN (32 px, nz 16, ngf/ndf 8) trained 40 steps, so G's faces depend on z."""
+    from facegan.train import train
+
+    config = tiny_config(tiny_dataset, steps=40, log_every=10, sample_every=1000, checkpoint_every=1000)
+    config.optim.lr_g = config.optim.lr_d = 1e-3
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    train(config, run_dir, show_progress=False)
+    return run_dir

@@ -37,6 +37,15 @@ class ModelConfig:
     ngf: int = 64
     ndf: int = 64
     latent: str = "normal"  # "normal": N(0, 1); "uniform": U(-1, 1)
+    leaky_slope: float = 0.2  # negative slope of D's LeakyReLUs (seed 004 tunes it)
+    d_norm: str = "auto"  # D's normalisation (dcgan): batch, layer, none; auto: layer for wgan-gp, else batch
+    minibatch_std: bool = False  # append the minibatch standard deviation channel before D's last layer
+    spectral_norm: bool = False  # spectral normalisation of every conv/linear weight of D (Miyato et al. 2018)
+    bottleneck: int = 64  # BEGAN: size h of the autoencoder's code
+    # Conditional generation (facegan.conditional, docs/conditional.md): label names of the dataset, their values.
+    condition: list[str] = field(default_factory=list)
+    condition_levels: list[list[int]] = field(default_factory=list)  # filled from the data's labels
+    condition_embed: int = 8  # size of the label embedding fed to G (and to D as planes without a feature hook)
 
 
 @dataclass
@@ -48,6 +57,8 @@ class OptimConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    rho: float = 0.9  # RMSprop's decay of the squared-gradient average (Keras' rho, torch's alpha)
+    grad_clip_value: float = 0.0  # clip every gradient element to ±this before each step (0: off)
 
 
 @dataclass
@@ -60,11 +71,39 @@ class TrainConfig:
     loss: str = "bce"
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "fp32"  # auto, fp32, bf16 (autocast) or fp16 (autocast + GradScaler); facegan.precision
+    channels_last: str = "auto"  # auto (CUDA, or CPU with bf16/fp16), on, off
+    compile: str = "off"  # torch.compile mode: off, on, reduce-overhead (CUDA graphs), max-autotune
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    time_budget_s: float = 0.0  # stop after this much training time (0: no limit), e.g. for sweeps
+    # Stabilisers (see facegan.stabilisers and docs/models.md); all off by default.
+    n_critic: int = 1  # D steps per G step
+    gp_weight: float = 10.0  # λ of WGAN-GP's gradient penalty (used with loss wgan-gp)
+    label_smoothing: float = 0.0  # one-sided: D's real target is 1 - this
+    label_noise: float = 0.0  # D's targets move toward the other class by U(0, this)
+    instance_noise: float = 0.0  # σ of Gaussian noise added to every D input
+    instance_noise_steps: int = 0  # σ falls linearly to 0 over this many steps (0: constant)
+    r1_gamma: float = 0.0  # R1 penalty γ/2·E‖∇D(x)‖² on reals (0: off)
+    feature_matching: bool = False  # G matches the mean of D's last hidden features instead of fooling D
+    ema_decay: float = 0.0  # keep G_ema, an exponential moving average of G's weights (0: off; e.g. 0.999)
+    diffaugment: str = ""  # DiffAugment policy for every D input: comma list of color, translation, cutout
+    began_gamma: float = 0.4  # BEGAN's diversity ratio γ (seed 002)
+    began_lambda_k: float = 0.005  # BEGAN's learning rate λ_k of k_t (seed 002)
+    # Training health (facegan.health, docs/health.md): checked every health_every steps and before checkpoints.
+    health_every: int = 100  # 0: no checks
+    on_nan: str = "stop"  # NaN/inf losses or weights: stop, or rollback (last good checkpoint, halved lr_g/lr_d)
+    max_rollbacks: int = 3  # --on-nan rollback gives up (stops) after this many rollbacks
+    rollbacks: int = 0  # rollbacks so far: each one halves lr_g and lr_d in this config
+    health_saturation: float = 0.99  # D saturated: D(x) ≥ this and D(G(z)) ≤ 1 - this ...
+    health_window: int = 200  # ... for this many steps in a row
+    health_collapse: float = 0.2  # collapse: diversity of G on the fixed latents below this × the data's ...
+    health_warmup: int = 500  # ... from this step on (an untrained G is not diverse yet)
+    tensorboard: bool = False  # also write metrics and fixed-noise grids to RUN/tb/ (facegan.tensorboard)
+    condition_dropout: float = 0.1  # conditional runs: chance a row's labels, or one label, are hidden from G and D
 
 
 @dataclass
@@ -133,9 +172,26 @@ def current_versions() -> dict[str, str]:
     }
 
 
+# `train.steps` of a run that only its time budget ends (train.time_budget_s).
+BUDGET_ONLY_STEPS = 10**9
+
 # A preset is a set of overrides applied to the default RunConfig, section by section.
+# docs/models.md describes each preset; a preset that names a resolution pins it.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "dcgan": {"model": {"family": "dcgan"}},
+    "dcgan128": {"model": {"family": "dcgan", "resolution": 128}},
+    "began": {"model": {"family": "began", "nz": 64, "bottleneck": 64, "latent": "uniform"},
+              "optim": {"lr_g": 1e-4, "lr_d": 1e-4}, "train": {"loss": "began"}},
+    "dense128": {"model": {"family": "dense128", "resolution": 128, "nz": 32, "ngf": 256, "ndf": 256,
+                           "leaky_slope": 0.3},
+                 "optim": {"name": "rmsprop", "lr_g": 1e-4, "lr_d": 1e-4, "grad_clip_value": 1.0},
+                 "train": {"label_noise": 0.05}},
+    "wgan-gp": {"model": {"family": "dcgan", "d_norm": "layer"},
+                "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
+                "train": {"loss": "wgan-gp", "n_critic": 5}},
+    "sngan": {"model": {"family": "dcgan", "d_norm": "none", "spectral_norm": True},
+              "optim": {"lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
+              "train": {"loss": "hinge", "ema_decay": 0.999}},
 }
 
 
@@ -147,4 +203,6 @@ def build_config(preset: str = "dcgan", overrides: dict[str, dict[str, Any]] | N
     for source in (PRESETS[preset], overrides or {}):
         for section, values in source.items():
             merged[section].update({k: v for k, v in values.items() if v is not None})
+    if merged["model"]["d_norm"] == "auto":  # record the concrete choice in config.json
+        merged["model"]["d_norm"] = "layer" if merged["train"]["loss"] == "wgan-gp" else "batch"
     return RunConfig.from_dict(merged)

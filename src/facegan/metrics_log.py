@@ -38,15 +38,18 @@ class MetricsLog:
         self.path = Path(path)
         self._steps: list[tuple[int, int]] = []
         self._values: list[dict[str, torch.Tensor]] = []
+        self._notes: list[dict[str, Any] | None] = []
         if resume_step is not None and self.path.exists():
             # Lines written after the checkpoint we resume from describe steps that will be redone.
             kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
-    def add(self, step: int, epoch: int, values: dict[str, torch.Tensor]) -> None:
-        """Remember one step's scalars (still on the device)."""
+    def add(self, step: int, epoch: int, values: dict[str, torch.Tensor],
+            notes: dict[str, Any] | None = None) -> None:
+        """Remember one step's scalars (still on the device) and plain JSON `notes` for its line only."""
         self._steps.append((step, epoch))
         self._values.append(values)
+        self._notes.append(notes)
 
     def flush(self, extra: dict[str, float]) -> dict[str, Any] | None:
         """Write the buffered steps, each with `extra` (images_per_s, elapsed_s); returns the last record."""
@@ -55,13 +58,15 @@ class MetricsLog:
         keys = list(self._values[0])
         table = torch.stack([torch.stack([v[k].float() for k in keys]) for v in self._values]).cpu().tolist()
         lines, record = [], None
-        for (step, epoch), row in zip(self._steps, table, strict=True):
+        for (step, epoch), row, notes in zip(self._steps, table, self._notes, strict=True):
             record = {"step": step, "epoch": epoch}
             record.update({k: _plain(x) for k, x in zip(keys, row, strict=True)})
+            record.update(notes or {})
             record.update(extra)
             lines.append(json.dumps(record))
         with self.path.open("a") as handle:
             handle.write("\n".join(lines) + "\n")
         self._steps.clear()
         self._values.clear()
+        self._notes.clear()
         return record

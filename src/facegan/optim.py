@@ -12,13 +12,52 @@ from facegan.errors import FaceganError
 OptimizerBuilder = Callable[[Iterable[torch.nn.Parameter], float, OptimConfig], torch.optim.Optimizer]
 
 
+def fast_kwargs(params: list[torch.nn.Parameter]) -> dict[str, bool]:
+    """`fused=True` where every parameter sits on a device with fused kernels (CUDA, CPU, ...), else `foreach`.
+
+    One fused kernel per step instead of a loop over tensors: 5 ms instead of 16-26 ms per DCGAN-64 step on
+    a Zen 5 CPU; with a GradScaler it also checks for overflow on the device, without a host sync.
+    """
+    try:  # private, but the list torch itself checks `fused=True` against
+        from torch.optim.optimizer import _get_fused_kernels_supported_devices
+
+        fused_devices = set(_get_fused_kernels_supported_devices())
+    except ImportError:
+        fused_devices = {"cuda"}
+    devices = {p.device.type for p in params}
+    if params and all(p.is_floating_point() for p in params) and devices <= fused_devices:
+        return {"fused": True}
+    return {"foreach": True}
+
+
 def _adam(params: Iterable[torch.nn.Parameter], lr: float, cfg: OptimConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
+    params = list(params)
+    # A fused step takes still-scaled fp16 gradients from the GradScaler, which the value clipping could not clip.
+    kwargs = {"foreach": True} if cfg.grad_clip_value > 0 else fast_kwargs(params)
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), **kwargs)
+
+
+def _rmsprop(params: Iterable[torch.nn.Parameter], lr: float, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """RMSprop as Keras defines it (seed 003): decay rho (default 0.9) and eps 1e-7, no momentum."""
+    return torch.optim.RMSprop(params, lr=lr, alpha=cfg.rho, eps=1e-7, foreach=True)
 
 
 OPTIMIZERS: dict[str, OptimizerBuilder] = {
     "adam": _adam,
+    "rmsprop": _rmsprop,
 }
+
+
+def clip_gradient_values(optimizer: torch.optim.Optimizer, clip_value: float) -> torch.optim.Optimizer:
+    """Clip every gradient element to [-clip_value, clip_value] just before each `optimizer.step()` (Keras'
+    `clipvalue`); a GradScaler has already unscaled the gradients by then."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def clip(*_: object) -> None:
+        torch.nn.utils.clip_grad_value_(params, clip_value, foreach=True)
+
+    optimizer.register_step_pre_hook(clip)
+    return optimizer
 
 
 def build_optimizers(
@@ -28,4 +67,8 @@ def build_optimizers(
     if cfg.optim.name not in OPTIMIZERS:
         raise FaceganError(f"unknown optimiser {cfg.optim.name!r}; known: {', '.join(sorted(OPTIMIZERS))}")
     build = OPTIMIZERS[cfg.optim.name]
-    return build(netG.parameters(), cfg.optim.lr_g, cfg.optim), build(netD.parameters(), cfg.optim.lr_d, cfg.optim)
+    optG = build(netG.parameters(), cfg.optim.lr_g, cfg.optim)
+    optD = build(netD.parameters(), cfg.optim.lr_d, cfg.optim)
+    if cfg.optim.grad_clip_value > 0:
+        optG, optD = (clip_gradient_values(opt, cfg.optim.grad_clip_value) for opt in (optG, optD))
+    return optG, optD

@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from facegan.checkpoint import load_checkpoint
+from facegan.conditional import describe_condition, labels_for
 from facegan.config import RunConfig
 from facegan.errors import FaceganError
 from facegan.latents import seeded_latents
-from facegan.models import get_family
+from facegan.models import build_generator
 from facegan.utils.device import resolve_device
 from facegan.utils.images import make_grid, save_png, to_uint8
 
@@ -33,22 +34,36 @@ class LoadedGenerator:
         """The seeded latents (the same on every machine), scaled toward the mean by `truncation`."""
         return seeded_latents(n, self.config.model.nz, seed, self.config.model.latent, truncation)
 
-    @torch.no_grad()
-    def images(self, z: torch.Tensor) -> np.ndarray:
-        """G(z) as uint8 N×H×W×C."""
-        return to_uint8(self.netG(z.to(self.device)))
+    @property
+    def attributes(self) -> list[dict[str, Any]]:
+        """The labels a conditional model takes, [{"name", "values"}, ...]; empty for an unconditional one."""
+        return describe_condition(self.config.model)
 
-    def sample(self, n: int, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
-        """n faces for `seed` as uint8 N×H×W×C; the same seed gives the same faces."""
-        return self.images(self.latents(n, seed, truncation))
+    def labels(self, n: int, attr: dict[str, int] | None) -> torch.Tensor | None:
+        """N×A level indices asking for `attr` ({"smiling": 1}); None when `attr` is empty (no condition)."""
+        return labels_for(self.config.model, attr, n, self.device)
+
+    @torch.no_grad()
+    def images(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> np.ndarray:
+        """G(z) as uint8 N×H×W×C; a conditional G takes `labels` (from `labels()`), else samples them."""
+        if labels is None:
+            return to_uint8(self.netG(z.to(self.device)))
+        return to_uint8(self.netG(z.to(self.device), labels.to(self.device)))
+
+    def sample(self, n: int, seed: int = 0, truncation: float = 1.0, attr: dict[str, int] | None = None) -> np.ndarray:
+        """n faces for `seed` as uint8 N×H×W×C; the same seed gives the same faces.
+
+        `attr` ({"smiling": 1, "eyeglasses": 0}) asks a conditional model for those attribute values; the
+        attributes it does not name vary as in the training data.
+        """
+        return self.images(self.latents(n, seed, truncation), self.labels(n, attr))
 
 
 def load_generator(path: str | Path, device: str = "cpu") -> LoadedGenerator:
     """G from a checkpoint file or a run directory, with nothing else needed."""
     ckpt = load_checkpoint(path)
     config: RunConfig = ckpt["config"]
-    family = get_family(ckpt.get("family", config.model.family))
-    netG = family.build_generator(config.model)
+    netG = build_generator(config.model)  # the family's G, wrapped to take labels for a conditional model
     try:
         netG.load_state_dict(_generator_weights(ckpt))
     except RuntimeError as exc:

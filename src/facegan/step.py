@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from facegan.config import RunConfig
-from facegan.losses import LOSSES
+from facegan.losses import LOSSES, feature_matching_loss, gradient_penalty, r1_penalty
+from facegan.stabilisers import d_targets, d_view
 
 
 @dataclass
@@ -29,36 +30,67 @@ class StepContext:
     latents: Callable[[int], torch.Tensor]
     autocast: Callable[[], Any] = contextlib.nullcontext
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+    scaler: torch.amp.GradScaler | None = None  # set for --precision fp16 (facegan.precision)
+    noise: torch.Generator | None = None  # draws of the stabilisers (augmentation, label noise), checkpointed
+    step: int = 0  # steps done before this one (the loop sets it): n_critic and annealing schedules use it
+
+    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """`loss.backward()` then `optimizer.step()`, through the GradScaler under fp16.
+
+        Under fp16 a step whose gradients overflowed is skipped and the scale lowered; code that reads or
+        clips gradients between backward and step must call `scaler.unscale_(optimizer)` first.
+        """
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
 
 StepFn = Callable[[StepContext, torch.Tensor], dict[str, torch.Tensor]]
 
 
 def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A standard GAN step with the configured loss; returns detached scalars for the log.
+    """A standard GAN step with the configured loss and stabilisers; returns detached scalars for the log.
 
-    D(x) and D(G(z)) are the mean sigmoid of D's outputs: z1 before D's update, z2 after it (G's step).
+    D(x) and D(G(z)) are the mean sigmoid of D's outputs: z1 before D's update, z2 after it (G's step). With
+    n_critic > 1, G steps on every n_critic-th call; the other calls log G's loss on D's step's fakes.
     """
-    loss = LOSSES[ctx.config.train.loss]
+    t = ctx.config.train
+    loss = LOSSES[t.loss]
     z = ctx.latents(real.shape[0])
+    g_turn = (ctx.step + 1) % t.n_critic == 0  # G steps on every n_critic-th step
 
-    # (1) Update D: maximise log D(x) + log(1 - D(G(z))).
+    # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the configured loss), plus its penalties.
     ctx.optD.zero_grad(set_to_none=True)
     with ctx.autocast():
-        fake = ctx.netG(z)
-        real_out = ctx.netD(real).float()
-        fake_out = ctx.netD(fake.detach()).float()
-    loss_d = loss.d(real_out, fake_out)
-    loss_d.backward()
-    ctx.optD.step()
+        with torch.set_grad_enabled(g_turn and torch.is_grad_enabled()):  # G's graph only when G learns
+            fake = ctx.netG(z)
+        real_in, fake_in = _d_view(ctx, real), _d_view(ctx, fake.detach())  # augmented/noisy when configured
+        real_out = ctx.netD(real_in).float()
+        fake_out = ctx.netD(fake_in).float()
+    loss_d = loss.d(real_out, fake_out, *d_targets(t, real.shape[0], real.device, ctx.noise))
+    loss_d = loss_d + _d_penalties(ctx, real_in, fake_in)
+    ctx.backward_step(loss_d, ctx.optD)
 
-    # (2) Update G: maximise log D(G(z)) (the non-saturating loss).
-    ctx.optG.zero_grad(set_to_none=True)
-    with ctx.autocast():
-        gen_out = ctx.netD(fake).float()
-    loss_g = loss.g(gen_out)
-    loss_g.backward()
-    ctx.optG.step()
+    # (2) Update G: maximise log D(G(z)) (the non-saturating loss), or match D's features of real images.
+    if g_turn:
+        ctx.optG.zero_grad(set_to_none=True)
+        with ctx.autocast():
+            if t.feature_matching:
+                gen_out, gen_features = ctx.netD(_d_view(ctx, fake), with_features=True)
+                with torch.no_grad():
+                    _, real_features = ctx.netD(real_in, with_features=True)
+            else:
+                gen_out = ctx.netD(_d_view(ctx, fake))
+        gen_out = gen_out.float()
+        loss_g = feature_matching_loss(real_features, gen_features) if t.feature_matching else loss.g(gen_out)
+        ctx.backward_step(loss_g, ctx.optG)
+    else:
+        gen_out = fake_out
+        loss_g = loss.g(fake_out.detach())
 
     return {
         "loss_d": loss_d.detach(),
@@ -67,3 +99,19 @@ def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
         "d_g_z1": torch.sigmoid(fake_out.detach()).mean(),
         "d_g_z2": torch.sigmoid(gen_out.detach()).mean(),
     }
+
+
+def _d_view(ctx: StepContext, images: torch.Tensor) -> torch.Tensor:
+    """Images as D sees them: DiffAugment, then instance noise, when configured (else unchanged)."""
+    return d_view(images, ctx.config.train, ctx.step, ctx.noise)
+
+
+def _d_penalties(ctx: StepContext, real_in: torch.Tensor, fake_in: torch.Tensor) -> torch.Tensor | float:
+    """WGAN-GP's gradient penalty (loss wgan-gp) and the R1 penalty (r1_gamma > 0), in float32; 0 if none."""
+    t = ctx.config.train
+    total: torch.Tensor | float = 0.0
+    if t.loss == "wgan-gp" and t.gp_weight > 0:
+        total = total + t.gp_weight * gradient_penalty(ctx.netD, real_in, fake_in, ctx.noise)
+    if t.r1_gamma > 0:
+        total = total + t.r1_gamma / 2 * r1_penalty(ctx.netD, real_in)
+    return total

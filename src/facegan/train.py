@@ -19,16 +19,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from facegan import conditional, distributed, tensorboard
 from facegan.checkpoint import checkpoint_path, load_checkpoint, prune_checkpoints, save_checkpoint
 from facegan.config import RunConfig, current_versions
 from facegan.data.dataset import BatchIterator, PreparedDataset
 from facegan.errors import FaceganError
+from facegan.health import HealthMonitor
 from facegan.latents import draw_latents, seeded_latents
 from facegan.metrics_log import MetricsLog
 from facegan.models import build_models, get_family
 from facegan.optim import build_optimizers
+from facegan.precision import configure_backends, resolve_speed
+from facegan.stabilisers import check_stabilisers, make_ema, update_ema
 from facegan.step import StepContext
-from facegan.utils.device import resolve_device
 from facegan.utils.images import make_grid, save_png, to_uint8
 from facegan.utils.progress import progress_bar
 
@@ -56,8 +59,12 @@ class TrainingRun:
     epoch: int = 0
     elapsed_s: float = 0.0
     last_record: dict[str, Any] | None = None
+    scaler: torch.amp.GradScaler | None = None  # fp16's loss scale (checkpointed)
+    dist: distributed.DistEnv = distributed.SINGLE  # this process's place in a torchrun job
+    netG_ema: nn.Module | None = None  # EMA of G's weights when train.ema_decay > 0 (checkpointed as "G_ema")
 
 
+# Hooks run on rank 0 only under torchrun; `run.netG`/`run.netD` are the plain modules (no DDP/compile wrapper).
 Hook = Callable[[TrainingRun], None]
 
 
@@ -69,6 +76,7 @@ class TrainResult:
     step: int
     status: str  # "finished" or "interrupted"
     checkpoint: Path | None
+    rank: int = 0  # the process's rank under torchrun (only rank 0 writes files)
 
 
 class StopRequest:
@@ -103,7 +111,7 @@ def _prepare_run_dir(run_dir: Path) -> None:
 
 
 def check_model_fits_data(config: RunConfig, dataset: PreparedDataset) -> None:
-    """The model's resolution and channels must be the dataset's."""
+    """The model's resolution and channels must be the dataset's, and its condition labels the dataset's."""
     m = config.model
     if (m.resolution, m.channels) != (dataset.resolution, dataset.channels):
         raise FaceganError(
@@ -111,11 +119,12 @@ def check_model_fits_data(config: RunConfig, dataset: PreparedDataset) -> None:
             f"{dataset.resolution} px × {dataset.channels}; prepare the data with --res {m.resolution} "
             f"--channels {m.channels}, or pick a model of the data's size"
         )
+    conditional.check_condition(config, dataset)  # fills model.condition_levels from the labels
 
 
 def write_fixed_samples(run: TrainingRun, name: str | None = None) -> Path:
-    """G's output on the run's fixed latents as an 8×8 grid in RUN/samples/ (G in eval mode)."""
-    netG = getattr(run.netG, "module", run.netG)
+    """G's output on the run's fixed latents as an 8×8 grid in RUN/samples/ (G, or G_ema when kept, in eval mode)."""
+    netG = run.netG_ema if run.netG_ema is not None else getattr(run.netG, "module", run.netG)
     was_training = netG.training
     netG.eval()
     with torch.no_grad():
@@ -137,7 +146,14 @@ def rng_state(run: TrainingRun) -> dict[str, torch.Tensor]:
 def save_run_checkpoint(run: TrainingRun, keep: int) -> Path:
     """Checkpoint G, D, both optimisers, step, epoch, RNG states and the config; keep the newest `keep`."""
     path = checkpoint_path(run.run_dir, run.step)
-    save_checkpoint(path, {
+    save_checkpoint(path, checkpoint_payload(run))
+    prune_checkpoints(run.run_dir, keep)
+    return path
+
+
+def checkpoint_payload(run: TrainingRun) -> dict[str, Any]:
+    """Everything a step checkpoint holds (also used for RUN/checkpoints/best.pt)."""
+    return {
         "family": run.config.model.family,
         "config": run.config.to_dict(),
         "step": run.step,
@@ -150,9 +166,9 @@ def save_run_checkpoint(run: TrainingRun, keep: int) -> Path:
         "rng": rng_state(run),
         "state": dict(run.state),
         "fixed_latents": run.fixed_latents,
-    })
-    prune_checkpoints(run.run_dir, keep)
-    return path
+        **({"scaler": run.scaler.state_dict()} if run.scaler is not None else {}),
+        **({"G_ema": run.netG_ema.state_dict()} if run.netG_ema is not None else {}),
+    }
 
 
 def _restore(run: TrainingRun, ckpt: dict[str, Any]) -> None:
@@ -166,6 +182,10 @@ def _restore(run: TrainingRun, ckpt: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(ckpt["rng"]["cuda"], run.device)
     run.state.update({k: v.to(run.device) for k, v in ckpt["state"].items()})
     run.fixed_latents = ckpt["fixed_latents"]
+    if run.scaler is not None and ckpt.get("scaler"):
+        run.scaler.load_state_dict(ckpt["scaler"])
+    if run.netG_ema is not None:  # a run that turns EMA on at resume starts it from G
+        run.netG_ema.load_state_dict(ckpt.get("G_ema") or ckpt["G"])
     run.step, run.epoch, run.elapsed_s = ckpt["step"], ckpt["epoch"], ckpt["elapsed_s"]
 
 
@@ -186,64 +206,112 @@ def train(
     hooks: Sequence[Hook] = (),
     show_progress: bool = True,
 ) -> TrainResult:
-    """Train (or, with `resume`, continue) the run in `run_dir`; returns how it ended."""
+    """Train (or, with `resume`, continue) the run in `run_dir`; returns how it ended.
+
+    Under torchrun every process calls this and they train as one job (facegan.distributed); a process group
+    the caller already set up is used as it is.
+    """
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir) if resume else None
     if ckpt is not None and config is None:
         config = ckpt["config"]
     if config is None:
         raise ValueError("train() needs a config unless it resumes")
+    env = distributed.current_env()
+    device = distributed.rank_device(config.train.device, env)
+    with distributed.process_group(device, env) as env:
+        return _train(config, run_dir, ckpt, device, env, hooks, show_progress)
+
+
+def _train(
+    config: RunConfig, run_dir: Path, ckpt: dict[str, Any] | None, device: torch.device,
+    env: distributed.DistEnv, hooks: Sequence[Hook], show_progress: bool,
+) -> TrainResult:
+    distributed.quiet_other_ranks(env)
     if ckpt is None:
-        _prepare_run_dir(run_dir)
         config.versions = current_versions()
-    config.save(run_dir / "config.json")
+    if env.is_main:  # only rank 0 writes files
+        if ckpt is None:
+            _prepare_run_dir(run_dir)
+        config.save(run_dir / "config.json")
 
     dataset = PreparedDataset.open(config.data.path)
     check_model_fits_data(config, dataset)
-    device = resolve_device(config.train.device)
+    check_stabilisers(config)
+    speed = resolve_speed(config.train.precision, config.train.channels_last, config.train.compile, device)
+    configure_backends(device)
+    rank_batch = distributed.check_batch(config.train.batch_size, env)
     seed = config.train.seed
     torch.manual_seed(seed)
 
     netG, netD = build_models(config.model)
-    netG.to(device)
-    netD.to(device)
+    if config.train.sync_bn and env.is_distributed:
+        netG, netD = distributed.convert_sync_bn(netG, device), distributed.convert_sync_bn(netD, device)
+    for net in (netG, netD):
+        speed.prepare_model(net.to(device))
     optG, optD = build_optimizers(config, netG, netD)
     run = TrainingRun(
         config=config, run_dir=run_dir, device=device, netG=netG, netD=netD, optG=optG, optD=optD,
         noise=torch.Generator(device).manual_seed(seed + 1),
         fixed_latents=seeded_latents(FIXED_LATENTS, config.model.nz, seed + 2, config.model.latent),
-        dataset=dataset,
+        dataset=dataset, scaler=speed.grad_scaler(), dist=env,
+        netG_ema=make_ema(netG) if config.train.ema_decay > 0 else None,
     )
     if ckpt is not None:
         _restore(run, ckpt)
         log.info("resuming %s at step %d", run_dir, run.step)
+    # The step sees G and D through DDP (gradient averaging) and torch.compile; the run keeps the plain modules.
+    stepG, stepD = (speed.compiled(distributed.wrap_ddp(net, device, env)) for net in (netG, netD))
 
-    batches = BatchIterator(dataset, config.train.batch_size, device, seed=seed, flip=config.data.flip)
+    batches = BatchIterator(dataset, rank_batch, device, seed=seed, flip=config.data.flip,
+                            rank=env.rank, world_size=env.world_size)
     per_epoch = batches.batches_per_epoch
     total = config.train.steps or config.train.epochs * per_epoch
-    family = get_family(config.model.family)
+    family = conditional.for_training(get_family(config.model.family), config, batches)  # labels ride along
+    # Every rank draws the latents of the whole global batch from the same generator and takes its share,
+    # so a torchrun job sees the latents one process would (and resumes from rank 0's generator state).
     ctx = StepContext(
-        netG=netG, netD=netD, optG=optG, optD=optD, config=config, state=run.state,
-        latents=lambda n: draw_latents(n, config.model.nz, config.model.latent, run.noise),
+        netG=stepG, netD=stepD, optG=optG, optD=optD, config=config, state=run.state,
+        latents=lambda n: distributed.rank_share(
+            draw_latents(n * env.world_size, config.model.nz, config.model.latent, run.noise), env),
+        autocast=speed.autocast, scaler=run.scaler, noise=run.noise,
     )
-    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_step=run.step if ckpt is not None else None)
+    metrics = (MetricsLog(run_dir / "metrics.jsonl", resume_step=run.step if ckpt is not None else None)
+               if env.is_main else None)
     cadence = config.train
     status = "finished"
     log.info("training %s (%d px, %d ch) on %s: %d steps of %d images, %d steps per epoch",
              config.model.family, config.model.resolution, config.model.channels, device, total,
              cadence.batch_size, per_epoch)
+    log.info("%s%s", speed.describe(), f"; {env.world_size} processes of {rank_batch} images" * env.is_distributed)
 
-    bar = progress_bar(total, "train", initial=run.step, unit="step", enabled=show_progress)
+    health = HealthMonitor(run)  # NaN/inf, D saturation and collapse checks (facegan.health)
+    hooks = tensorboard.with_hook(hooks, config, run_dir)  # + the TensorBoard writer with train.tensorboard
+    bar = progress_bar(total, "train", initial=run.step, unit="step", enabled=show_progress and env.is_main)
+    stopping = distributed.StopAgreement(env, device, cadence.log_every)
     started = time.perf_counter() - run.elapsed_s
+
+    def out_of_time() -> bool:  # train.time_budget_s counts training time over resumes, as elapsed_s does
+        return 0 < cadence.time_budget_s <= time.perf_counter() - started
+
     window_start, window_step = time.perf_counter(), run.step
     with StopRequest() as stop, bar:
-        while run.step < total and not stop.requested:
+        while run.step < total and not stopping.agreed and not health.stopping:
             run.epoch, first_batch = divmod(run.step, per_epoch)
             for real in batches.epoch(run.epoch, first_batch):
-                values = family.step(ctx, real)
+                ctx.step = run.step
+                values = family.step(ctx, speed.images(real))
+                if run.netG_ema is not None:
+                    update_ema(run.netG_ema, netG, config.train.ema_decay, updates=run.step)
                 run.step += 1
-                metrics.add(run.step, run.epoch, values)
-                last = run.step >= total or stop.requested
+                notes = health.after_step(run, values)
+                last = (run.step >= total or stopping.check(run.step, stop.requested, out_of_time())
+                        or health.stopping)  # every rank sees the same NaN/inf weights at the same step
+                if metrics is None:  # ranks other than 0 only train: rank 0 logs, samples, checkpoints, runs hooks
+                    if last:
+                        break
+                    continue
+                metrics.add(run.step, run.epoch, values, notes)
                 if run.step % cadence.log_every == 0 or last:
                     now = time.perf_counter()
                     images_per_s = (run.step - window_step) * cadence.batch_size / max(now - window_start, 1e-9)
@@ -251,7 +319,7 @@ def train(
                     run.last_record = metrics.flush(
                         {"images_per_s": round(images_per_s, 2), "elapsed_s": round(run.elapsed_s, 3)})
                     window_start, window_step = now, run.step
-                    bar.set_postfix(_postfix(run.last_record), refresh=False)
+                    bar.set_postfix({**_postfix(run.last_record), **health.postfix()}, refresh=False)
                 bar.update(1)
                 if run.step % cadence.sample_every == 0:
                     write_fixed_samples(run)
@@ -261,15 +329,20 @@ def train(
                     hook(run)
                 if last:
                     break
-        if stop.requested:
-            status = "interrupted"
+        if stopping.agreed:
+            status = "finished" if out_of_time() and not stop.requested else "interrupted"
     run.elapsed_s = time.perf_counter() - started
-    write_fixed_samples(run, "latest.png")
-    if run.step % cadence.sample_every != 0:
-        write_fixed_samples(run)
-    path = save_run_checkpoint(run, cadence.keep_checkpoints)
+    if health.final_check(run):  # NaN/inf: never checkpoint it; stop, or roll back to the last good checkpoint
+        return health.finish(lambda: train(config, run_dir, resume=True, hooks=hooks, show_progress=show_progress))
+    path = checkpoint_path(run_dir, run.step)
+    if env.is_main:
+        write_fixed_samples(run, "latest.png")
+        if run.step % cadence.sample_every != 0:
+            write_fixed_samples(run)
+        path = save_run_checkpoint(run, cadence.keep_checkpoints)
+    distributed.barrier(env)  # every rank returns once rank 0's checkpoint is written
     log.info("%s at step %d (%.1f s); checkpoint %s", status, run.step, run.elapsed_s, path)
-    return TrainResult(run_dir=run_dir, step=run.step, status=status, checkpoint=path)
+    return TrainResult(run_dir=run_dir, step=run.step, status=status, checkpoint=path, rank=env.rank)
 
 
 def _postfix(record: dict[str, Any] | None) -> dict[str, str]:
@@ -297,4 +370,5 @@ def config_for_data(
     model.setdefault("channels", pinned.get("channels", dataset.channels))
     config = build_config(preset, overrides)
     check_model_fits_data(config, dataset)
+    check_stabilisers(config)
     return config

@@ -86,7 +86,8 @@ def test_weights_round_trip_into_a_fresh_build() -> None:
     again_G, again_D = build_models(cfg.model)
     again_G.load_state_dict(netG.state_dict())
     again_D.load_state_dict(netD.state_dict())
-    assert {k for k in netG.state_dict() if k.startswith("embed.")} == {"embed.tables.0.weight", "embed.tables.1.weight"}
+    embed = {k for k in netG.state_dict() if k.startswith("embed.")}
+    assert embed == {"embed.tables.0.weight", "embed.tables.1.weight"}
 
 
 def test_projection_feature_size_probe_leaves_batchnorm_alone() -> None:

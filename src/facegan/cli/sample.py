@@ -22,6 +22,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--truncation", type=float, default=1.0, help="scale latents toward the mean, 0-1 (default 1)")
     p.add_argument("--nrow", type=int, default=None, help="faces per grid row (default: square)")
     p.add_argument("--device", default="cpu", help="device to run G on (default cpu)")
+    p.add_argument("--interpolate", type=int, metavar="K", help="instead: K latent walks (slerp between random "
+                   "latents); --out walk.png is a strip, one walk per row, --out walk.gif an animation")
+    p.add_argument("--steps", type=int, default=10, metavar="S", help="faces per walk with --interpolate (default 10)")
+    p.add_argument("--walk", type=int, metavar="K", help="instead: a looping video of one face walking (slerp) "
+                   "through K random latents and back to the first; --out walk.gif, or walk.mp4 (extra `video`)")
+    p.add_argument("--frames", type=int, default=24, metavar="F", help="frames per leg with --walk: K×F in all "
+                   "(default 24)")
+    p.add_argument("--fps", type=float, default=24.0, help="frames per second with --walk (default 24)")
+    p.add_argument("--size", type=int, default=256, help="with --walk: enlarge frames to at least this many px "
+                   "(nearest, whole factor; default 256)")
+    p.add_argument("--attr", metavar="NAME=V[,NAME=V...]", help="a conditional model's attributes, e.g. "
+                   "smiling=1,eyeglasses=0 (unnamed ones vary as in the data; see docs/conditional.md)")
+    p.add_argument("--vary", metavar="NAME", help="instead: a grid with one row per value of this attribute of a "
+                   "conditional model, the same --n latents in every row (--out grid.png)")
     p.set_defaults(func=run)
 
 
@@ -33,8 +47,33 @@ def run(args: argparse.Namespace) -> int:
         raise FaceganError("--n must be between 1 and 100000")
     if not 0.0 <= args.truncation <= 1.0:
         raise FaceganError("--truncation must be between 0 and 1")
+    if args.walk is not None:
+        from facegan.walk import check_walk as check_loop
+        from facegan.walk import write_walk
+
+        check_loop(args.walk, args.frames)
+        gen = load_generator(args.model, device=args.device)
+        walk = write_walk(gen, args.out, args.walk, args.frames, args.seed, args.truncation, args.fps, args.size)
+        print(f"wrote a looping walk through {args.walk} latents ({walk.frames} frames of {walk.size} px) "
+              f"from step {gen.step} to {walk.path}")
+        return 0
+    if args.interpolate is not None:
+        from facegan.report.interpolation import check_walk, write_interpolation
+
+        check_walk(args.interpolate, args.steps)
+        gen = load_generator(args.model, device=args.device)
+        write_interpolation(gen, args.out, args.interpolate, args.steps, args.seed, args.truncation)
+        print(f"wrote {args.interpolate} latent walks of {args.steps} faces from step {gen.step} to {args.out}")
+        return 0
+    from facegan.conditional import parse_attr, write_attribute_grid
+
+    attr = parse_attr(args.attr)
     gen = load_generator(args.model, device=args.device)
-    paths = write_samples(gen.sample(args.n, args.seed, args.truncation), args.out, nrow=args.nrow)
+    if args.vary is not None:
+        rows = write_attribute_grid(gen, args.out, args.vary, args.n, args.seed, args.truncation, attr)
+        print(f"wrote {args.n} faces for each of {rows} values of {args.vary} from step {gen.step} to {args.out}")
+        return 0
+    paths = write_samples(gen.sample(args.n, args.seed, args.truncation, attr=attr), args.out, nrow=args.nrow)
     files = f" ({len(paths)} files)" if len(paths) > 1 else ""
     print(f"wrote {args.n} faces from step {gen.step} to {args.out}{files}")
     return 0

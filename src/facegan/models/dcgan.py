@@ -1,7 +1,8 @@
 """DCGAN (Radford et al. 2016) as in the PyTorch DCGAN faces tutorial, at 32, 64 or 128 px.
 
 G: ConvTranspose2d + BatchNorm + ReLU blocks from a 1×1 latent to the image, Tanh out.
-D: strided Conv2d + BatchNorm + LeakyReLU(0.2), no BatchNorm on the first layer, one logit out.
+D: strided Conv2d + BatchNorm + LeakyReLU(0.2), no BatchNorm on the first layer, one logit out. The slope, the
+normalisation (BatchNorm, layer norm for WGAN-GP's critic, or none) and a minibatch-stddev layer are options.
 Weights N(0, 0.02); BatchNorm γ N(1, 0.02), β 0. No conv biases (BatchNorm follows every hidden conv).
 """
 
@@ -14,6 +15,7 @@ from torch import nn
 
 from facegan.config import ModelConfig
 from facegan.errors import FaceganError
+from facegan.stabilisers.layers import MinibatchStdDev
 
 RESOLUTIONS = (32, 64, 128)
 
@@ -52,29 +54,50 @@ class Generator(nn.Module):
         return self.main(z.view(z.shape[0], self.nz, 1, 1))
 
 
+def _norm(kind: str, width: int) -> list[nn.Module]:
+    """D's normalisation after a hidden conv: BatchNorm, layer norm over C×H×W (GroupNorm with one group), none."""
+    if kind in ("batch", "auto"):
+        return [nn.BatchNorm2d(width)]
+    if kind == "layer":
+        return [nn.GroupNorm(1, width)]
+    if kind == "none":
+        return []
+    raise FaceganError(f"unknown D normalisation {kind!r}; choose batch, layer or none")
+
+
 class Discriminator(nn.Module):
     """DCGAN discriminator: image N×C×H×W → one logit per image (N,)."""
 
-    def __init__(self, ndf: int = 64, channels: int = 3, resolution: int = 64) -> None:
+    def __init__(
+        self, ndf: int = 64, channels: int = 3, resolution: int = 64, slope: float = 0.2, norm: str = "batch",
+        minibatch_std: bool = False,
+    ) -> None:
         super().__init__()
         blocks = _middle_blocks(resolution)
+        bias = norm == "none"  # a normalisation's shift makes a conv bias redundant
         layers: list[nn.Module] = [
             nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),  # ndf x res/2 x res/2, no BatchNorm here
-            nn.LeakyReLU(0.2, inplace=True),
+            nn.LeakyReLU(slope, inplace=True),
         ]
         width = ndf
         for _ in range(blocks):
             layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),  # halves H and W
-                nn.BatchNorm2d(width * 2),
-                nn.LeakyReLU(0.2, inplace=True),
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=bias),  # halves H and W
+                *_norm(norm, width * 2),
+                nn.LeakyReLU(slope, inplace=True),
             ]
             width *= 2
-        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]  # 1 x 1 x 1 logit
+        self.head_start = len(layers)  # layers[:head_start] give the features feature matching compares
+        if minibatch_std:
+            layers += [MinibatchStdDev()]  # (ndf*2^blocks + 1) x 4 x 4
+        layers += [nn.Conv2d(width + int(minibatch_std), 1, 4, 1, 0, bias=False)]  # 1 x 1 x 1 logit
         self.main = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x).view(-1)
+    def forward(self, x: torch.Tensor, with_features: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if not with_features:
+            return self.main(x).view(-1)
+        features = self.main[: self.head_start](x)  # (ndf*2^blocks) x 4 x 4
+        return self.main[self.head_start :](features).view(-1), features
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -82,6 +105,8 @@ def dcgan_init(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
@@ -96,6 +121,6 @@ def build_generator(cfg: ModelConfig) -> Generator:
 
 def build_discriminator(cfg: ModelConfig) -> Discriminator:
     """A DCGAN discriminator for `cfg`, initialised."""
-    net = Discriminator(cfg.ndf, cfg.channels, cfg.resolution)
+    net = Discriminator(cfg.ndf, cfg.channels, cfg.resolution, cfg.leaky_slope, cfg.d_norm, cfg.minibatch_std)
     dcgan_init(net)
     return net

@@ -170,20 +170,43 @@ def _plot_series(ax: Any, s: Series, label: str, color: str, window: int, flag: 
 
 HEALTH_COLORS = {"non_finite": NONFINITE_COLOR, "d_saturated": "#e67e00", "collapse": "#8e44ad",
                  "rollback": "#222222", "lr_changed": "#777777"}
+HEALTH_EVENTS = ("rollback", "lr_changed")  # one step each: dotted lines; the other flags are states: bands
 
 
 def mark_health(ax: Any, records: Sequence[Mapping[str, Any]]) -> None:
-    """Vertical lines at the steps whose health check (facegan.health) raised a flag, one legend entry per flag."""
-    steps: dict[str, list[float]] = {}
+    """The health checks' flags (facegan.health) along the top of `ax`: a band per state flag over the steps
+    since the check before the one that raised it, a dotted line per rollback; one legend entry per flag."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    previous = 0.0
     for record in records:
-        for flag in record.get("health_flags") or ():
-            steps.setdefault(str(flag), []).append(float(record["step"]))
-    for flag, at in sorted(steps.items()):
-        color = HEALTH_COLORS.get(flag, "#555555")
-        style = ":" if flag in ("rollback", "lr_changed") else "-"  # events, not states
-        for i, step in enumerate(at[:: max(1, len(at) // 200)]):  # at most ~200 lines per flag
-            ax.axvline(step, color=color, alpha=0.45, linewidth=1.2, linestyle=style,
-                       label=f"health: {flag} ({len(at)} checks)" if i == 0 else None)
+        flags = record.get("health_flags")
+        if not isinstance(flags, list):
+            continue
+        step = float(record["step"])
+        for flag in flags:
+            spans.setdefault(str(flag), []).append((previous, step))
+        previous = step
+    states = [f for f in sorted(spans) if f not in HEALTH_EVENTS]
+    for row, flag in enumerate(states):
+        top = 1.0 - 0.045 * row
+        for i, (start, stop) in enumerate(_merge(spans[flag])):
+            ax.axvspan(start, stop, ymin=top - 0.04, ymax=top, color=HEALTH_COLORS.get(flag, "#555555"), alpha=0.8,
+                       linewidth=0, label=f"health: {flag}" if i == 0 else None)
+    for flag in (f for f in sorted(spans) if f in HEALTH_EVENTS):
+        for i, (_, step) in enumerate(spans[flag]):
+            ax.axvline(step, color=HEALTH_COLORS[flag], linestyle=":", linewidth=1.4,
+                       label=f"health: {flag}" if i == 0 else None)
+
+
+def _merge(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Touching (start, stop) intervals joined, so a flag held over many checks is one band."""
+    merged: list[tuple[float, float]] = []
+    for start, stop in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], stop)
+        else:
+            merged.append((start, stop))
+    return merged
 
 
 def _empty_note(ax: Any, text: str) -> None:

@@ -1,0 +1,59 @@
+"""The train command's options for training health, TensorBoard and conditional models (parsing only)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from facegan.config import RunConfig
+from facegan.errors import FaceganError
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Add the `health, TensorBoard, conditions` option group to the train parser."""
+    g = p.add_argument_group("health, TensorBoard and conditions (docs/health.md, docs/conditional.md)")
+    g.add_argument("--condition", metavar="ATTR[,ATTR...]",
+                   help="train a conditional model on these labels of the dataset (its meta.json label_names, "
+                   "e.g. smiling,eyeglasses or digit); sample it with `facegan sample --attr smiling=1`")
+    g.add_argument("--health-every", type=int, metavar="N",
+                   help="check for NaN/inf, a saturated D and collapse every N steps (default 100; 0: off)")
+    g.add_argument("--on-nan", choices=("stop", "rollback"),
+                   help="when losses or weights become NaN/inf: stop (default), or go back to the last good "
+                   "checkpoint with halved learning rates")
+    g.add_argument("--max-rollbacks", type=int, metavar="K", help="--on-nan rollback stops after K rollbacks "
+                   "(default 3)")
+    g.add_argument("--tensorboard", action="store_true", default=None,
+                   help="also write the metrics and fixed-noise grids to RUN/tb/ for TensorBoard "
+                   "(needs the tensorboard extra)")
+
+
+def _train_values(args: argparse.Namespace) -> dict[str, Any]:
+    for name in ("health_every", "max_rollbacks"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise FaceganError(f"--{name.replace('_', '-')} must be 0 or more")
+    if args.tensorboard:
+        from facegan.tensorboard import require_tensorboard
+
+        require_tensorboard()  # before the run directory exists
+    return {"health_every": args.health_every, "on_nan": args.on_nan, "max_rollbacks": args.max_rollbacks,
+            "tensorboard": args.tensorboard}
+
+
+def run_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Config sections from these options for a new run (None = keep the default)."""
+    condition = None
+    if args.condition is not None:
+        condition = [name.strip() for name in args.condition.split(",") if name.strip()]
+        if not condition:
+            raise FaceganError("--condition wants label names separated by commas, e.g. smiling,eyeglasses")
+    return {"model": {"condition": condition}, "train": _train_values(args)}
+
+
+def apply_to_resumed(config: RunConfig, args: argparse.Namespace) -> None:
+    """Set these options on a resumed run's config (a condition cannot change: it shapes G and D)."""
+    if args.condition is not None:
+        raise FaceganError("--condition cannot change when resuming: it is part of the model")
+    for name, value in _train_values(args).items():
+        if value is not None:
+            setattr(config.train, name, value)

@@ -1,0 +1,197 @@
+"""Data-parallel training with torchrun: process-group set-up, DDP wrapping and rank helpers.
+
+`torchrun --nproc_per_node=N -m facegan train ...` starts N processes with RANK, LOCAL_RANK and WORLD_SIZE in
+their environment. Each one trains on its own disjoint share of every global batch (`--batch-size` is the
+global batch; each rank takes batch_size / world_size images), DistributedDataParallel averages the gradients,
+so every rank holds the same weights, and only rank 0 logs and writes files. Latents are drawn for the whole
+global batch on every rank from the same generator and sliced, so with `--sync-bn` (or a model without
+BatchNorm) N processes compute what one process would on the same global batch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from facegan.errors import FaceganError
+from facegan.utils.device import resolve_device
+
+log = logging.getLogger("facegan.distributed")
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process sits in the job: its global rank, its rank on this machine, and the job's size."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_distributed(self) -> bool:
+        """True when more than one process trains together."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 logs, samples, checkpoints and computes metrics."""
+        return self.rank == 0
+
+
+SINGLE = DistEnv()
+
+
+def env_from_torchrun(environ: Mapping[str, str] | None = None) -> DistEnv:
+    """The DistEnv torchrun describes in RANK / LOCAL_RANK / WORLD_SIZE (one process when they are absent)."""
+    environ = os.environ if environ is None else environ
+    try:
+        world_size = int(environ.get("WORLD_SIZE", "1"))
+        rank = int(environ.get("RANK", "0"))
+        local_rank = int(environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise FaceganError("RANK, LOCAL_RANK and WORLD_SIZE must be integers (are they set by torchrun?)") from None
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise FaceganError(f"bad torchrun environment: RANK={rank}, WORLD_SIZE={world_size}")
+    return DistEnv(rank=rank, local_rank=local_rank, world_size=world_size)
+
+
+def current_env() -> DistEnv:
+    """The DistEnv of an initialised process group, else the torchrun environment."""
+    if dist.is_available() and dist.is_initialized():
+        env = env_from_torchrun()
+        return DistEnv(rank=dist.get_rank(), local_rank=env.local_rank, world_size=dist.get_world_size())
+    return env_from_torchrun()
+
+
+def rank_device(name: str, env: DistEnv) -> torch.device:
+    """The device of this rank: `auto`/`cuda` → cuda:LOCAL_RANK under torchrun on a GPU machine."""
+    device = resolve_device(name)
+    if device.type == "cuda" and env.is_distributed and device.index is None:
+        if env.local_rank >= torch.cuda.device_count():
+            raise FaceganError(
+                f"local rank {env.local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
+                "give torchrun --nproc_per_node at most the number of GPUs")
+        device = torch.device("cuda", env.local_rank)
+    if device.type == "mps" and env.is_distributed:
+        raise FaceganError("multi-process training needs CUDA GPUs or the CPU (--device cpu), not MPS")
+    return device
+
+
+def backend_for(device: torch.device) -> str:
+    """NCCL between GPUs, gloo between CPU processes."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+@contextmanager
+def process_group(device: torch.device, env: DistEnv, timeout_s: float = 1800.0) -> Iterator[DistEnv]:
+    """Join the torchrun job for the duration of a run (no-op for one process or a group already set up).
+
+    A group this opens is closed on exit; one the caller opened (tests, notebooks) is left to the caller.
+    """
+    if not env.is_distributed or dist.is_initialized():
+        yield current_env() if dist.is_initialized() else env
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend_for(device), timeout=datetime.timedelta(seconds=timeout_s),
+                            **({"device_id": device} if device.type == "cuda" else {}))
+    try:
+        yield env
+    finally:
+        dist.destroy_process_group()
+
+
+def quiet_other_ranks(env: DistEnv) -> None:
+    """Ranks other than 0 log warnings and errors only, so the job prints one copy of each message."""
+    if not env.is_main:
+        logging.getLogger("facegan").setLevel(logging.WARNING)
+
+
+def check_batch(batch_size: int, env: DistEnv) -> int:
+    """The per-rank batch for a global `batch_size` (it must split evenly across the ranks)."""
+    if batch_size % env.world_size:
+        raise FaceganError(
+            f"--batch-size {batch_size} is the global batch and must be a multiple of the {env.world_size} "
+            f"processes (each takes an equal share); try {max(1, batch_size // env.world_size) * env.world_size}")
+    return batch_size // env.world_size
+
+
+def convert_sync_bn(net: nn.Module, device: torch.device) -> nn.Module:
+    """Replace BatchNorm layers by SyncBatchNorm, which computes batch statistics over the global batch."""
+    if device.type != "cuda":
+        raise FaceganError("--sync-bn needs CUDA GPUs: PyTorch's SyncBatchNorm has no CPU implementation")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(net)
+
+
+def wrap_ddp(net: nn.Module, device: torch.device, env: DistEnv) -> nn.Module:
+    """`net` in DistributedDataParallel (the module itself for one process).
+
+    DDP broadcasts rank 0's weights when it wraps, so every rank starts (or resumes) from the same state.
+    BatchNorm running statistics are not broadcast at every forward (D runs three times a step); they feed only
+    rank 0's samples and checkpoints, which use rank 0's own statistics.
+    """
+    if not env.is_distributed:
+        return net
+    # torch ≥ 2.13 names the switch forward_sync_buffers (and warns about broadcast_buffers).
+    sync_off = ({"forward_sync_buffers": False}
+                if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+                else {"broadcast_buffers": False})
+    return DistributedDataParallel(
+        net, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True, **sync_off)
+
+
+def any_rank(flag: bool, device: torch.device, env: DistEnv) -> bool:
+    """True on every rank when `flag` is True on any rank (a collective: call it at the same step everywhere)."""
+    if not env.is_distributed:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def barrier(env: DistEnv) -> None:
+    """Wait for every rank (no-op for one process)."""
+    if env.is_distributed and dist.is_initialized():
+        dist.barrier()
+
+
+def rank_share(batch: torch.Tensor, env: DistEnv) -> torch.Tensor:
+    """This rank's equal share (along dim 0) of a tensor every rank computed for the whole global batch."""
+    if not env.is_distributed:
+        return batch
+    n = batch.shape[0] // env.world_size
+    return batch[env.rank * n:(env.rank + 1) * n]
+
+
+class StopAgreement:
+    """Stop requests (signals, time budgets) that every rank acts on at the same step.
+
+    One process checks its requests every step. Under torchrun a rank that stopped alone would leave the
+    others waiting in their next all-reduce, so the ranks agree (one all-reduce) every `every` steps only,
+    on the steps where the loop syncs with the host anyway to write its log.
+    """
+
+    def __init__(self, env: DistEnv, device: torch.device, every: int) -> None:
+        self.env = env
+        self.device = device
+        self.every = max(1, every)
+        self.agreed = False
+
+    def check(self, step: int, *requests: bool) -> bool:
+        """True once the run should stop after `step` (the same answer on every rank)."""
+        if not self.agreed:
+            if not self.env.is_distributed:
+                self.agreed = any(requests)
+            elif step % self.every == 0:
+                self.agreed = any_rank(any(requests), self.device, self.env)
+        return self.agreed

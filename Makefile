@@ -26,8 +26,8 @@ system-deps:
 demo: setup
 	$(BIN)/facegan prepare builtin:synthetic-faces --n 20000 --res 32 --workers 2 --out $(DEMO_DATA) --force
 	rm -rf $(DEMO_RUN)
-	$(BIN)/facegan train --data $(DEMO_DATA) --out $(DEMO_RUN) --ngf 48 --ndf 48 --batch-size 64 --epochs 6 \
-		--sample-every 250 --checkpoint-every 1000
+	$(BIN)/facegan train --data $(DEMO_DATA) --out $(DEMO_RUN) --ngf 48 --ndf 48 --batch-size 64 --epochs 8 \
+		--precision auto --time-budget-minutes 6 --sample-every 250 --checkpoint-every 1000
 	$(BIN)/facegan sample $(DEMO_RUN) --n 64 --seed 7 --out $(DEMO_RUN)/faces.png
 	@echo "demo done: dataset $(DEMO_DATA), run $(DEMO_RUN) (metrics.jsonl, samples/, checkpoints/), faces $(DEMO_RUN)/faces.png"
 

@@ -7,9 +7,6 @@ repeat it never jumps. Written as a GIF (Pillow, always) or an MP4 (the optional
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +20,7 @@ from facegan.latents import seeded_latents, slerp
 from facegan.sample import LoadedGenerator
 from facegan.utils.atomic import atomic_write_bytes
 from facegan.utils.images import to_pil
+from facegan.utils.video import save_mp4
 
 MAX_KEYS = 64
 MAX_FRAMES = 600  # frames per segment
@@ -96,35 +94,6 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 24.0) 
     """Write frames as a looping GIF, atomically."""
     path = Path(path)
     atomic_write_bytes(path, gif_bytes(frames, fps))
-    return path
-
-
-def save_mp4(frames: Sequence[np.ndarray], path: str | Path, fps: float = 24.0) -> Path:
-    """Write frames as an H.264 MP4 with imageio-ffmpeg (its own ffmpeg binary), atomically."""
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise FaceganError("MP4 needs the optional video extra: pip install 'facegan[video]' "
-                           "(or write a .gif)") from None
-    path = Path(path)
-    rgb = [np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f for f in frames]
-    height, width = rgb[0].shape[:2]
-    pad_h, pad_w = -height % 16, -width % 16  # H.264 in yuv420p wants sizes in whole macroblocks
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.mp4")
-    os.close(fd)  # ffmpeg writes the temporary file itself, by name
-    try:
-        writer = imageio_ffmpeg.write_frames(tmp, (width + pad_w, height + pad_h), fps=fps, codec="libx264",
-                                             pix_fmt_out="yuv420p", macro_block_size=1, quality=8,
-                                             output_params=["-f", "mp4"])
-        writer.send(None)
-        for frame in rgb:
-            writer.send(np.ascontiguousarray(np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")))
-        writer.close()
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return path
 
 

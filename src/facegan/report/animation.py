@@ -6,12 +6,9 @@ it ships its own ffmpeg binary, so nothing is downloaded at run time.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from facegan.utils.atomic import atomic_write_bytes
 from facegan.utils.images import to_pil
+from facegan.utils.video import ffmpeg_available, save_mp4
 
 log = logging.getLogger("facegan.report")
 
@@ -64,44 +62,6 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, duration_ms: int | 
     """Write frames as a looping GIF, atomically. Identical neighbouring frames are merged by the encoder."""
     path = Path(path)
     atomic_write_bytes(path, gif_bytes(frames, duration_ms))
-    return path
-
-
-def ffmpeg_available() -> bool:
-    """True if the optional imageio-ffmpeg package (and its bundled ffmpeg) can be used."""
-    try:
-        import imageio_ffmpeg
-
-        imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # ImportError, or a broken install without its binary
-        return False
-    return True
-
-
-def save_mp4(frames: Sequence[np.ndarray], path: str | Path, fps: float = 4.0) -> Path:
-    """Write frames as an H.264 MP4 with imageio-ffmpeg, atomically (frames padded to multiples of 16 px)."""
-    import imageio_ffmpeg
-
-    path = Path(path)
-    rgb = [np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f for f in frames]
-    height, width = rgb[0].shape[:2]
-    pad_h, pad_w = -height % 16, -width % 16
-    size = (width + pad_w, height + pad_h)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.mp4")
-    os.close(fd)  # ffmpeg writes the temporary file itself, by name
-    try:
-        writer = imageio_ffmpeg.write_frames(tmp, size, fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                                             macro_block_size=1, quality=8, output_params=["-f", "mp4"])
-        writer.send(None)
-        for frame in rgb:
-            padded = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
-            writer.send(np.ascontiguousarray(padded))
-        writer.close()
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return path
 
 

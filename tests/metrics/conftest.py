@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-LFW = Path("/work/shared/data/lfw-subset")
+LFW = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw-subset"  # ../shared beside the repo
 
 
 def load_pngs(folder: Path) -> np.ndarray:

@@ -40,7 +40,7 @@ from facegan.config import TrainConfig
 from facegan.precision import resolve_speed
 from facegan.train import TrainingRun, config_for_data, train
 
-SHARED_DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared beside the repo
 GFLOP_PER_IMAGE = 2.5  # DCGAN-64 training: D on real and fake, G, and all backward passes (issue 10)
 NZ, NGF, NDF, NC = 100, 64, 64, 3
 

@@ -336,3 +336,16 @@ def test_one_process_trains_without_a_process_group(tmp_path: Path) -> None:
     result = train(RunConfig.from_dict(_config(tmp_path / "d", steps=2)), tmp_path / "run", show_progress=False)
     assert (result.status, result.rank, result.step) == ("finished", 0, 2)
     assert not dist.is_initialized()
+
+
+def test_under_torchrun_later_signals_only_repeat_the_stop_request() -> None:
+    from facegan.train import StopRequest
+
+    patient = StopRequest(patient=True)
+    patient._handle(2, None)
+    patient._handle(15, None)  # torchrun's SIGTERM after the Ctrl-C: no abort
+    assert patient.requested
+    single = StopRequest()
+    single._handle(2, None)
+    with pytest.raises(KeyboardInterrupt):
+        single._handle(2, None)

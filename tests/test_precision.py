@@ -299,3 +299,31 @@ def test_batches_stay_on_the_training_device_and_gpu_memory_is_respected(
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (data.images.nbytes * 2, 1 << 40))
     kept = BatchIterator._resident_array(data.images, CUDA, budget=1 << 30)
     assert kept is data.images  # more than a quarter of the free GPU memory: gathered from the memory map
+
+
+def test_g_step_skips_d_weight_gradients_without_changing_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    import facegan.step as step_module
+
+    cfg = _config()
+    runs = []
+    for freeze in (True, False):
+        if not freeze:
+            monkeypatch.setattr(step_module, "frozen", lambda net: contextlib.nullcontext())
+        torch.manual_seed(0)
+        netG, netD = build_models(cfg.model)
+        optG, optD = build_optimizers(cfg, netG, netD)
+        noise = torch.Generator().manual_seed(1)
+        ctx = StepContext(netG=netG, netD=netD, optG=optG, optD=optD, config=cfg,
+                          latents=lambda n, g=noise: draw_latents(n, 16, "normal", g))
+        real = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
+        for _ in range(2):
+            gan_step(ctx, real)
+        runs.append((netG, netD))
+        assert all(p.requires_grad for p in netD.parameters())  # D trains again at its next step
+    for a, b in zip(*(list(g.parameters()) + list(d.parameters()) for g, d in runs), strict=True):
+        assert torch.equal(a, b)
+    # Frozen, D's .grad still holds its own step's gradients; unfrozen, G's step added its own to them.
+    d_frozen, d_plain = (list(d.parameters()) for _, d in runs)
+    assert not any(torch.equal(a.grad, b.grad) for a, b in zip(d_frozen, d_plain, strict=True))

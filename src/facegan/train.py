@@ -80,17 +80,27 @@ class TrainResult:
 
 
 class StopRequest:
-    """Turns the first SIGINT/SIGTERM into a request to stop after the current step (a second one aborts)."""
+    """Turns the first SIGINT/SIGTERM into a request to stop after the current step (a second one aborts).
 
-    def __init__(self) -> None:
+    Under torchrun (`patient`) later signals only repeat the request: a Ctrl-C reaches every worker and torchrun
+    then sends each a SIGTERM, while the ranks still have to reach the step they agree to stop at.
+    """
+
+    def __init__(self, patient: bool = False) -> None:
         self.requested = False
+        self.patient = patient
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and self.patient:
+            return
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        log.warning("stopping after this step (signal %d); press Ctrl-C again to abort", signum)
+        if self.patient:  # INFO: rank 0 says it once for the job
+            log.info("stopping with a checkpoint at the step the processes agree on (signal %d)", signum)
+        else:
+            log.warning("stopping after this step (signal %d); press Ctrl-C again to abort", signum)
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -295,7 +305,7 @@ def _train(
         return 0 < cadence.time_budget_s <= time.perf_counter() - started
 
     window_start, window_step = time.perf_counter(), run.step
-    with StopRequest() as stop, bar:
+    with StopRequest(patient=env.is_distributed) as stop, bar:
         while run.step < total and not stopping.agreed and not health.stopping:
             run.epoch, first_batch = divmod(run.step, per_epoch)
             for real in batches.epoch(run.epoch, first_batch):

@@ -48,7 +48,7 @@ def _config(data: Path, family: str = "dcgan", **train: Any) -> dict[str, Any]:
         "data": {"path": str(data), "flip": True},
         "model": {"family": family, "resolution": 32, "channels": 3, "nz": 16, "ngf": 8, "ndf": 8},
         "train": {"batch_size": GLOBAL_BATCH, "steps": STEPS, "log_every": 2, "sample_every": 4,
-                  "checkpoint_every": 4, "device": "cpu", **train},
+                  "checkpoint_every": 4, "device": "cpu", "precision": "fp32", **train},  # bit-comparable maths
     }
     return build_config("dcgan", overrides).to_dict()
 

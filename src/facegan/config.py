@@ -71,7 +71,7 @@ class TrainConfig:
     loss: str = "bce"
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"  # auto, fp32, bf16 (autocast) or fp16 (autocast + GradScaler); facegan.precision
+    precision: str = "auto"  # auto, fp32, bf16 (autocast) or fp16 (autocast + GradScaler); facegan.precision
     channels_last: str = "auto"  # auto (CUDA, or CPU with bf16/fp16), on, off
     compile: str = "off"  # torch.compile mode: off, on, reduce-overhead (CUDA graphs), max-autotune
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)

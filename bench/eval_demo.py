@@ -27,16 +27,16 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from facegan.checkpoint import list_checkpoints
 from facegan.data.dataset import PreparedDataset, is_dataset_dir
+from facegan.generation.sample import load_generator
+from facegan.metrics.evaluation import evaluate, generate_fakes, summary_lines
 from facegan.metrics.facedetect import FaceDetector
 from facegan.metrics.facefd import FaceEmbedder, dlib_available
 from facegan.metrics.fid import inception_features
 from facegan.metrics.inception import FIDInceptionV3
-from facegan.metrics.memorisation import memorisation
-from facegan.metrics.runner import evaluate, generate_fakes, split_memo_reference, summary_lines
+from facegan.metrics.memorisation import memorisation, split_memo_reference
 from facegan.metrics.swd import swd
-from facegan.sample import load_generator
+from facegan.run.checkpoint import list_checkpoints
 
 TEN_K = 10_000
 
@@ -61,7 +61,8 @@ def cpu_model() -> str:
 def quick_run(data: Path, out: Path, steps: int) -> Path:
     """Prepare 20k synthetic 32-px faces (as `make demo`) and train a smaller, shorter DCGAN on them."""
     from facegan.data.prepare import prepare
-    from facegan.train import config_for_data, train
+    from facegan.training.configure import config_for_data
+    from facegan.training.loop import train
 
     if not is_dataset_dir(data):
         prepare("builtin:synthetic-faces", data, resolution=32, count=20_000, workers=2, show_progress=False)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facegan.config import build_config
 from facegan.data.dataset import write_dataset
-from facegan.train import train
+from facegan.models.presets import build_config
+from facegan.training.loop import train
 
 
 def images(count: int, resolution: int, seed: int = 0) -> np.ndarray:

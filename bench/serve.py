@@ -34,9 +34,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def make_default_checkpoint(folder: Path) -> Path:
     """A checkpoint of the default DCGAN-64 generator, initialised, untrained."""
-    from facegan.checkpoint import save_checkpoint
     from facegan.config import RunConfig
     from facegan.models.dcgan import build_generator
+    from facegan.run.checkpoint import save_checkpoint
 
     config = RunConfig()
     path = folder / "dcgan64.pt"
@@ -122,7 +122,7 @@ def concurrent_faces_per_s(url: str, clients: int, per_client: int, offset: int)
 def direct_ms(model: str, count: int, offset: int, renderer_cache: dict) -> list[float]:
     """Reference: one face through G and PNG encoding in this process (a worker thread), no HTTP, no pool."""
     if "r" not in renderer_cache:
-        from facegan.sample import load_generator
+        from facegan.generation.sample import load_generator
         from facegan.serve.render import FaceRenderer
 
         renderer_cache["r"] = FaceRenderer(load_generator(model, device="cpu"), chunk_sizes=())
@@ -222,8 +222,8 @@ def onnx_vs_eager(model: str | None, rounds: int = 5, count: int = 200) -> None:
     """
     import torch
 
-    from facegan.export import ExportedGenerator, onnx_bytes
-    from facegan.sample import load_generator
+    from facegan.generation.export import ExportedGenerator, onnx_bytes
+    from facegan.generation.sample import load_generator
 
     with tempfile.TemporaryDirectory() as tmp:
         gen = load_generator(model or make_default_checkpoint(Path(tmp)), device="cpu")

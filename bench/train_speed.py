@@ -37,8 +37,10 @@ from PIL import Image
 from torch import nn
 
 from facegan.config import TrainConfig
-from facegan.precision import resolve_speed
-from facegan.train import TrainingRun, config_for_data, train
+from facegan.run.state import TrainingRun
+from facegan.training.configure import config_for_data
+from facegan.training.loop import train
+from facegan.training.precision import resolve_speed
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared beside the repo
 GFLOP_PER_IMAGE = 2.5  # DCGAN-64 training: D on real and fake, G, and all backward passes (issue 10)
@@ -359,8 +361,8 @@ def quality_guard(prepared: Path, device: torch.device, batch: int, steps: int, 
                   model: dict[str, Any]) -> dict[str, list[float]]:
     """SWD (×1e3, lower is better) of G after `steps` steps for each variant and seed, against real images."""
     from facegan.data.dataset import PreparedDataset
+    from facegan.generation.sample import load_generator
     from facegan.metrics.swd import descriptor_pyramid, swd
-    from facegan.sample import load_generator
 
     reals = np.asarray(PreparedDataset.open(prepared).images[:n_images])
     reference = descriptor_pyramid(reals, seed=0)

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegan.config import RunConfig, build_config
+from facegan.config import RunConfig
 from facegan.data.dataset import write_dataset
+from facegan.models.presets import build_config
 
 
 def blob_images(count: int, resolution: int, channels: int, seed: int = 0) -> np.ndarray:
@@ -46,7 +47,7 @@ def tiny_config(data: Path, **train: object) -> RunConfig:
 @pytest.fixture(scope="session")
 def trained_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run of a tiny DCGAN (32 px, nz 16, ngf/ndf 8) trained 40 steps, so G's faces depend on z."""
-    from facegan.train import train
+    from facegan.training.loop import train
 
     config = tiny_config(tiny_dataset, steps=40, log_every=10, sample_every=1000, checkpoint_every=1000)
     config.optim.lr_g = config.optim.lr_d = 1e-3

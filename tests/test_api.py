@@ -15,7 +15,7 @@ from PIL import Image
 import facegan
 from facegan.api import FaceGAN
 from facegan.errors import FaceganError
-from facegan.sample import load_generator
+from facegan.generation.sample import load_generator
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 

@@ -14,20 +14,15 @@ from PIL import Image
 
 from conftest import blob_images, tiny_config
 from facegan.cli.main import main
-from facegan.conditional import (
-    attribute_grid,
-    attribute_levels,
-    check_condition,
-    drop_labels,
-    labels_for,
-    level_indices,
-    parse_attr,
-)
-from facegan.config import ModelConfig, build_config
+from facegan.config import ModelConfig
 from facegan.data.dataset import BatchIterator, PreparedDataset, write_dataset
+from facegan.data.labels import attribute_levels, check_condition, level_indices
 from facegan.errors import FaceganError
-from facegan.sample import load_generator
-from facegan.train import train
+from facegan.generation.attributes import attribute_grid, labels_for, parse_attr
+from facegan.generation.sample import load_generator
+from facegan.models.presets import build_config
+from facegan.training.conditioning import drop_labels
+from facegan.training.loop import train
 
 
 @pytest.fixture(autouse=True)

@@ -16,14 +16,15 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from facegan import distributed
-from facegan.checkpoint import load_checkpoint
-from facegan.config import RunConfig, build_config
+from facegan.config import RunConfig
 from facegan.data.dataset import BatchIterator, PreparedDataset, write_dataset
-from facegan.distributed import DistEnv
 from facegan.errors import FaceganError
-from facegan.metrics_log import read_metrics
 from facegan.models import FAMILIES, ModelFamily, dcgan
+from facegan.models.presets import build_config
+from facegan.run.checkpoint import load_checkpoint
+from facegan.run.metrics_log import read_metrics
+from facegan.training import distributed
+from facegan.training.distributed import DistEnv
 
 WORLD = 2
 GLOBAL_BATCH = 16
@@ -83,7 +84,7 @@ def _is_write(event: str, args: tuple[Any, ...]) -> bool:
 
 def _worker(rank: int, world: int, init_file: str, root: str, configs: dict[str, dict[str, Any]]) -> None:
     """One DDP rank: runs the phases below and saves what it saw and its final weights under root/out."""
-    import facegan.train as train_module
+    import facegan.training.loop as train_module
     from facegan.data import dataset as dataset_module
 
     torch.set_num_threads(1)
@@ -212,7 +213,7 @@ def test_two_processes_match_one_process_on_the_global_batch(
 ) -> None:
     """Without BatchNorm (or with --sync-bn on GPUs) the maths is the same: shares of one global batch,
     the same latents, gradients averaged by DDP."""
-    import facegan.train as train_module
+    import facegan.training.loop as train_module
 
     monkeypatch.setitem(FAMILIES, "test-nobn", FAMILIES.get("test-nobn"))
     _register_nobn_family()
@@ -331,7 +332,7 @@ def test_sync_bn_converts_batchnorm_and_refuses_the_cpu() -> None:
 
 def test_one_process_trains_without_a_process_group(tmp_path: Path) -> None:
     write_dataset(tmp_path / "d", _images(48), source="test:discs")
-    from facegan.train import train
+    from facegan.training.loop import train
 
     result = train(RunConfig.from_dict(_config(tmp_path / "d", steps=2)), tmp_path / "run", show_progress=False)
     assert (result.status, result.rank, result.step) == ("finished", 0, 2)
@@ -339,7 +340,7 @@ def test_one_process_trains_without_a_process_group(tmp_path: Path) -> None:
 
 
 def test_under_torchrun_later_signals_only_repeat_the_stop_request() -> None:
-    from facegan.train import StopRequest
+    from facegan.training.loop import StopRequest
 
     patient = StopRequest(patient=True)
     patient._handle(2, None)

@@ -13,9 +13,8 @@ import pytest
 import torch
 
 from facegan.cli.main import main
-from facegan.config import build_config
 from facegan.errors import FaceganError
-from facegan.export import (
+from facegan.generation.export import (
     TOLERANCE,
     OnnxModule,
     choose_runtime,
@@ -23,8 +22,9 @@ from facegan.export import (
     format_for,
     load_exported,
 )
+from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.models import build_models
-from facegan.sample import LoadedGenerator, load_generator
+from facegan.models.presets import build_config
 
 
 def _torch_images(gen, z: torch.Tensor) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_torchscript_file_matches_pytorch_at_two_batch_sizes(trained_run: Path, 
 
 def test_a_mismatching_export_is_not_written(trained_run: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("facegan.export.compare_with_torch", lambda *a, **k: 0.5)
+    monkeypatch.setattr("facegan.generation.export.compare_with_torch", lambda *a, **k: 0.5)
     with pytest.raises(FaceganError, match=r"differs from PyTorch by 0\.5"):
         export_generator(trained_run, tmp_path / "g.pt", "torchscript")
     assert not (tmp_path / "g.pt").exists()

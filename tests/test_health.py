@@ -14,12 +14,14 @@ import torch
 from torch import nn
 
 from conftest import tiny_config
-from facegan.checkpoint import list_checkpoints, load_checkpoint
 from facegan.cli.main import main
 from facegan.data.dataset import PreparedDataset, to_float_nchw
-from facegan.health import HealthMonitor, TrainingHaltedError, data_diversity, diversity
-from facegan.metrics_log import read_metrics
-from facegan.train import TrainingRun, resume_config, train
+from facegan.run.checkpoint import list_checkpoints, load_checkpoint
+from facegan.run.metrics_log import read_metrics
+from facegan.run.state import TrainingRun
+from facegan.training.configure import resume_config
+from facegan.training.health import HealthMonitor, TrainingHaltedError, data_diversity, diversity
+from facegan.training.loop import train
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan.losses import (
+from facegan.training.losses import (
     LOSS_NAMES,
     LOSSES,
     bce_d,
@@ -26,8 +26,10 @@ from facegan.losses import (
 
 
 def test_registry() -> None:
-    assert set(LOSSES) == {"bce", "hinge", "lsgan", "wgan-gp"}
-    assert set(LOSS_NAMES) == {*LOSSES, "began"}
+    assert set(LOSSES) == set(LOSS_NAMES) == {"bce", "hinge", "lsgan", "wgan-gp", "began"}
+    assert {n for n, loss in LOSSES.items() if loss.takes_labels} == {"bce", "lsgan"}
+    assert [n for n, loss in LOSSES.items() if loss.family] == ["began"]
+    assert LOSSES["wgan-gp"].per_image_penalty and LOSSES["wgan-gp"].penalty is not None
 
 
 def test_hinge_by_hand() -> None:

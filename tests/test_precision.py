@@ -1,4 +1,4 @@
-"""Precision, layout and compile settings (facegan.precision), fused optimisers and a hot loop with no host
+"""Precision, layout and compile settings (facegan.training.precision), fused optimisers and a hot loop with no host
 syncs; the CUDA choices are exercised with torch.cuda mocked."""
 
 from __future__ import annotations
@@ -14,18 +14,20 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from facegan import precision
-from facegan.checkpoint import load_checkpoint
-from facegan.config import RunConfig, build_config
+from facegan.config import RunConfig
 from facegan.data.dataset import BatchIterator, PreparedDataset, write_dataset
 from facegan.errors import FaceganError
-from facegan.latents import draw_latents
-from facegan.metrics_log import read_metrics
+from facegan.generation.latents import draw_latents
 from facegan.models import build_models
-from facegan.optim import build_optimizers
-from facegan.precision import Speed, resolve_precision, resolve_speed
-from facegan.step import StepContext, gan_step
-from facegan.train import train
+from facegan.models.presets import build_config
+from facegan.run.checkpoint import load_checkpoint
+from facegan.run.metrics_log import read_metrics
+from facegan.training import precision
+from facegan.training.loop import train
+from facegan.training.optim import build_optimizers
+from facegan.training.precision import Speed, resolve_precision, resolve_speed
+from facegan.training.step import StepContext, gan_step
+from facegan.utils.modules import unwrap
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda", 0)
@@ -195,10 +197,10 @@ def test_compile_wraps_the_module_and_unwrap_finds_it() -> None:
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     assert Speed(CPU, "fp32", False, "off").compiled(net) is net
     compiled = Speed(CPU, "fp32", False, "on").compiled(net, backend="eager")  # inductor is too slow for CI
-    assert compiled is not net and precision.unwrap(compiled) is net
+    assert compiled is not net and unwrap(compiled) is net
     x = torch.randn(2, 3, 8, 8)
     torch.testing.assert_close(compiled(x), net(x))
-    assert precision.unwrap(net) is net
+    assert unwrap(net) is net
 
 
 # --- no host work in the hot loop ----------------------------------------------------------------------------
@@ -304,7 +306,7 @@ def test_batches_stay_on_the_training_device_and_gpu_memory_is_respected(
 def test_g_step_skips_d_weight_gradients_without_changing_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
     import contextlib
 
-    import facegan.step as step_module
+    import facegan.training.step as step_module
 
     cfg = _config()
     runs = []

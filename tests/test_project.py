@@ -13,9 +13,9 @@ from PIL import Image
 
 from facegan.cli.main import main
 from facegan.errors import FaceganError
-from facegan.project import DFeatures, dataset_crop, load_discriminator, prepare_photo, project
-from facegan.sample import load_generator
-from facegan.walk import read_gif_frames
+from facegan.generation.project import DFeatures, dataset_crop, load_discriminator, prepare_photo, project
+from facegan.generation.sample import load_generator
+from facegan.generation.walk import read_gif_frames
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -112,9 +112,9 @@ def test_project_cli_writes_every_file(trained_run: Path, tmp_path: Path, capsys
     ("dcgan", {"condition": ["smiling"], "condition_levels": [[0, 1]]}),  # projection discriminator
 ])
 def test_projection_runs_for_other_families(preset: str, model: dict[str, object]) -> None:
-    from facegan.config import build_config
+    from facegan.generation.sample import LoadedGenerator
     from facegan.models import build_models
-    from facegan.sample import LoadedGenerator
+    from facegan.models.presets import build_config
 
     cfg = build_config(preset, {"model": {"resolution": 32, "nz": 16, "ngf": 8, "ndf": 8, **model}})
     netG, netD = build_models(cfg.model)

@@ -11,9 +11,9 @@ from PIL import Image
 
 from conftest import tiny_config
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents, slerp
-from facegan.sample import load_generator, write_samples
-from facegan.train import train
+from facegan.generation.latents import seeded_latents, slerp
+from facegan.generation.sample import load_generator, write_samples
+from facegan.training.loop import train
 
 
 @pytest.fixture(scope="module")

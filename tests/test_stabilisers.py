@@ -12,26 +12,28 @@ from PIL import Image
 from torch import nn
 
 from conftest import tiny_config
-from facegan.checkpoint import load_checkpoint
 from facegan.cli.main import build_parser
 from facegan.cli.train import overrides_from_args
-from facegan.config import BUDGET_ONLY_STEPS, ModelConfig, RunConfig, TrainConfig, build_config
+from facegan.config import BUDGET_ONLY_STEPS, ModelConfig, RunConfig, TrainConfig
 from facegan.errors import FaceganError
+from facegan.generation.sample import load_generator
 from facegan.models import build_models
-from facegan.optim import build_optimizers
-from facegan.sample import load_generator
-from facegan.stabilisers import check_stabilisers, d_targets, make_ema, update_ema
-from facegan.stabilisers.augment import (
+from facegan.models.presets import build_config
+from facegan.run.checkpoint import load_checkpoint
+from facegan.training.configure import check_config
+from facegan.training.loop import train
+from facegan.training.optim import build_optimizers
+from facegan.training.stabilisers import d_targets, make_ema, update_ema
+from facegan.training.stabilisers.augment import (
     add_instance_noise,
     diff_augment,
     instance_noise_sigma,
     rand_cutout,
     rand_translation,
 )
-from facegan.stabilisers.ema import ema_decay_at
-from facegan.stabilisers.layers import MinibatchStdDev, apply_spectral_norm
-from facegan.step import StepContext, gan_step
-from facegan.train import train
+from facegan.training.stabilisers.ema import ema_decay_at
+from facegan.training.stabilisers.layers import MinibatchStdDev, apply_spectral_norm
+from facegan.training.step import StepContext, gan_step
 from facegan.utils.images import make_grid, to_uint8
 
 
@@ -200,7 +202,7 @@ def test_every_stabiliser_at_once_gives_finite_losses_and_g_gradients() -> None:
         "train": {"label_smoothing": 0.1, "label_noise": 0.05, "instance_noise": 0.1, "r1_gamma": 1.0,
                   "feature_matching": True, "diffaugment": "color,translation,cutout"},
     })
-    check_stabilisers(cfg)
+    check_config(cfg)
     ctx = _ctx(cfg)
     out = gan_step(ctx, torch.rand(4, 3, 32, 32) * 2 - 1)
     assert all(torch.isfinite(v) for v in out.values())
@@ -229,7 +231,7 @@ def test_gradient_value_clipping_and_rmsprop() -> None:
 ])
 def test_impossible_combinations_are_user_errors(overrides: dict, message: str) -> None:
     with pytest.raises(FaceganError, match=message):
-        check_stabilisers(build_config("dcgan", overrides))
+        check_config(build_config("dcgan", overrides))
 
 
 def test_time_budget_ends_a_run_as_finished(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -262,7 +264,8 @@ def test_cli_options_reach_the_config() -> None:
 
 @pytest.mark.parametrize(("family", "resolution"), [("dcgan", 32), ("dense128", 128), ("began", 32)])
 def test_spectral_norm_on_every_family(family: str, resolution: int) -> None:
-    cfg = ModelConfig(family=family, resolution=resolution, nz=8, ngf=4, ndf=4, bottleneck=4, spectral_norm=True)
+    cfg = ModelConfig(family=family, resolution=resolution, nz=8, ngf=4, ndf=4, spectral_norm=True,
+                      options={"bottleneck": 4} if family == "began" else {})
     netD = build_models(cfg)[1]
     layers = [m for m in netD.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert layers and all(hasattr(m, "parametrizations") for m in layers)

@@ -9,9 +9,19 @@ from pathlib import Path
 import pytest
 
 from facegan.cli.main import main
-from facegan.compare import compare, summarise, varying_settings
 from facegan.errors import FaceganError
-from facegan.sweep import _train_one, combinations, overrides_for, parse_grid, plan_sweep, run_name, run_sweep, sweep
+from facegan.experiments.compare import compare, summarise, varying_settings
+from facegan.experiments.sweep import (
+    _train_one,
+    combinations,
+    overrides_for,
+    parse_grid,
+    plan_sweep,
+    run_name,
+    run_sweep,
+    sweep,
+)
+from facegan.training.loop import train
 
 SEED_004 = ["beta1=0.2,0.5", "slope=0.06,0.2", "batch=32,128", "lr=1e-4,2e-4"]
 TINY = ["model.nz=8", "model.ngf=8", "model.ndf=8", "train.device=cpu", "train.log_every=1",
@@ -63,7 +73,7 @@ def test_plan_checks_every_config_first(tiny_dataset: Path) -> None:
 @pytest.mark.slow  # two runs, their evaluation (face detection) and the comparison plot: ~5-10 s
 def test_sweep_trains_compares_and_continues(tiny_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    result = sweep(["beta1=0.2,0.5", "slope=0.06"], tiny_dataset, out, fixed_items=[*TINY, "batch=16"], steps=3,
+    result = sweep(["beta1=0.2,0.5", "slope=0.06"], tiny_dataset, out, train, fixed_items=[*TINY, "batch=16"], steps=3,
                    eval_n=16)
     assert [p.name for p in result.runs] == ["beta1-0.2_slope-0.06", "beta1-0.5_slope-0.06"]
     for run in result.runs:
@@ -80,21 +90,23 @@ def test_sweep_trains_compares_and_continues(tiny_dataset: Path, tmp_path: Path)
     for run in result.runs:  # evaluated after training: SWD and face rate of 16 fakes, in the table
         evaluation = json.loads((run / "eval" / "00000003.json").read_text())
         assert evaluation["n"] == 16 and evaluation["swd"] > 0 and 0 <= evaluation["faces_fake"] <= 1
-    assert [float(r[rows[0].index("SWD ×1e3")]) for r in rows[1:]] == pytest.approx(
+    assert "face rate (fakes) (faces_16)" in rows[0]  # a column per metric, labelled with its sample count
+    assert [float(r[rows[0].index("SWD ×1e3 (swd_16)")]) for r in rows[1:]] == pytest.approx(
         [json.loads((run / "eval" / "00000003.json").read_text())["swd"] for run in result.runs], rel=1e-3)
     html = (out / "compare.html").read_text()
     assert "compare-losses.png" in html and "beta1-0.5_slope-0.06" in html
     assert (out / "compare-losses.png").stat().st_size > 1000
     # A second call keeps the finished runs (no retraining: their metrics are untouched).
     before = (result.runs[0] / "metrics.jsonl").stat().st_mtime_ns
-    sweep(["beta1=0.2,0.5", "slope=0.06"], tiny_dataset, out, fixed_items=[*TINY, "batch=16"], steps=3, eval_n=16)
+    sweep(["beta1=0.2,0.5", "slope=0.06"], tiny_dataset, out, train, fixed_items=[*TINY, "batch=16"], steps=3,
+          eval_n=16)
     assert (result.runs[0] / "metrics.jsonl").stat().st_mtime_ns == before
 
 
 def test_compare_reads_eval_files_and_what_differs(tiny_dataset: Path, tmp_path: Path) -> None:
     planned = plan_sweep(parse_grid(["lr=1e-4,2e-4"]), tiny_dataset, fixed=overrides_for(
         {"model.nz": "8", "model.ngf": "8", "model.ndf": "8", "batch": "16", "train.device": "cpu"}), steps=2)
-    result = run_sweep(planned, tmp_path / "s", compare_runs=False)
+    result = run_sweep(planned, tmp_path / "s", train, compare_runs=False)
     (result.runs[1] / "eval").mkdir()
     (result.runs[1] / "eval" / "00000001.json").write_text(json.dumps({"step": 1, "swd": 99.0}))
     (result.runs[1] / "eval" / "00000002.json").write_text(json.dumps({"step": 2, "swd": 12.5, "faces_fake": 0.25}))
@@ -120,9 +132,9 @@ def test_worker_of_parallel_sweeps_trains_one_run(tiny_dataset: Path, tmp_path: 
     # `--jobs N` runs this function in N spawned processes; here it runs in-process (spawning costs ~10 s).
     planned = plan_sweep(parse_grid(["beta1=0.2"]), tiny_dataset, fixed=overrides_for(
         {"model.nz": "8", "model.ngf": "8", "model.ndf": "8", "batch": "16", "train.device": "cpu"}), steps=2)
-    assert _train_one(planned[0].config.to_dict(), str(tmp_path / "run"), threads=1) == "finished"
+    assert _train_one(train, planned[0].config.to_dict(), str(tmp_path / "run"), threads=1) == "finished"
     assert summarise(tmp_path / "run").steps == 2
     with pytest.raises(FaceganError, match="--jobs"):
-        run_sweep(planned, tmp_path / "s", jobs=0)
+        run_sweep(planned, tmp_path / "s", train, jobs=0)
     with pytest.raises(FaceganError, match="--eval-n"):
-        run_sweep(planned, tmp_path / "s", eval_n=1)
+        run_sweep(planned, tmp_path / "s", train, eval_n=1)

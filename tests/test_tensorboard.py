@@ -12,9 +12,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import tiny_config
 from facegan.errors import FaceganError
-from facegan.metrics_log import read_metrics
-from facegan.tensorboard import require_tensorboard, scalar_values
-from facegan.train import TrainingRun, resume_config, train
+from facegan.run.metrics_log import read_metrics
+from facegan.run.state import TrainingRun
+from facegan.training.configure import resume_config
+from facegan.training.loop import train
+from facegan.training.tensorboard import require_tensorboard, scalar_values
 
 
 @pytest.fixture(autouse=True)

@@ -12,12 +12,13 @@ import torch
 from PIL import Image
 
 from conftest import tiny_config
-from facegan.checkpoint import list_checkpoints, load_checkpoint
 from facegan.errors import FaceganError
-from facegan.losses import bce_d
 from facegan.models import build_models
-from facegan.optim import build_optimizers
-from facegan.train import TrainingRun, train
+from facegan.run.checkpoint import list_checkpoints, load_checkpoint
+from facegan.run.state import TrainingRun
+from facegan.training.loop import train
+from facegan.training.losses import bce_d
+from facegan.training.optim import build_optimizers
 
 
 def test_one_d_step_lowers_d_loss_on_a_fixed_batch(tiny_dataset: Path) -> None:
@@ -77,7 +78,7 @@ def test_resume_is_exact(tiny_dataset: Path, tmp_path: Path) -> None:
     cfg_half = tiny_config(tiny_dataset, steps=k, checkpoint_every=k, seed=3)
     cfg_half.data.flip = True
     train(cfg_half, tmp_path / "resumed", show_progress=False)
-    from facegan.train import resume_config
+    from facegan.training.configure import resume_config
 
     train(resume_config(tmp_path / "resumed", steps=2 * k), tmp_path / "resumed", resume=True, show_progress=False)
 

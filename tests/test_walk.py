@@ -11,9 +11,9 @@ import torch
 
 from facegan.cli.main import main
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents
-from facegan.sample import load_generator
-from facegan.walk import loop_latents, read_gif_frames, walk_faces, walk_latents, write_walk
+from facegan.generation.latents import seeded_latents
+from facegan.generation.sample import load_generator
+from facegan.generation.walk import loop_latents, read_gif_frames, walk_faces, walk_latents, write_walk
 
 
 def _angle(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -16,8 +16,8 @@ import torch
 
 from facegan.config import RunConfig
 from facegan.errors import FaceganError
-from facegan.latents import slerp
-from facegan.sample import LoadedGenerator, load_generator
+from facegan.generation.latents import slerp
+from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.utils.images import make_grid, save_png
 
 Latent = int | np.ndarray | torch.Tensor  # a seed, or a latent (nz,) / (1, nz)
@@ -70,7 +70,7 @@ class FaceGAN:
 
     @property
     def generator(self) -> LoadedGenerator:
-        """The underlying `facegan.sample.LoadedGenerator` (G is `.netG`, a torch module)."""
+        """The underlying `facegan.generation.sample.LoadedGenerator` (G is `.netG`, a torch module)."""
         return self._gen
 
     # -- latents and faces ---------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ class FaceGAN:
              truncation: float = 1.0, attr: Attr = None) -> np.ndarray:
         """A looping walk (uint8 K·F×H×W×C): `keys` seeded latents (or a list of seeds/latents) visited in
         turn with `frames` faces per leg; the face after the last frame is the first."""
-        from facegan.walk import check_walk, loop_latents, walk_latents
+        from facegan.generation.walk import check_walk, loop_latents, walk_latents
 
         if isinstance(keys, int):
             z = walk_latents(self.nz, keys, frames, seed, self.config.model.latent, _check_truncation(truncation))
@@ -120,8 +120,8 @@ class FaceGAN:
     def project(self, image: Any, steps: int = 300, restarts: int = 4, seed: int = 0,
                 crop: str | None = None) -> Any:
         """Find the latent whose face is closest to `image` (a path, bytes, uint8 array or PIL image);
-        returns a `facegan.project.ProjectionResult` (.latent, .image, .target, .pixel_mse, ...)."""
-        from facegan.project import load_discriminator, project
+        returns a `facegan.generation.project.ProjectionResult` (.latent, .image, .target, .pixel_mse, ...)."""
+        from facegan.generation.project import load_discriminator, project
 
         if not self._netD_loaded:  # D is the feature network of the projection loss; load it once
             self._netD, self._netD_loaded = load_discriminator(self.checkpoint, self._gen.device), True
@@ -140,28 +140,24 @@ class FaceGAN:
 
     def save_animation(self, frames: np.ndarray, path: str | Path, fps: float = 24.0, size: int = 256) -> Path:
         """Write frames (uint8 n×H×W×C) as a looping .gif or an .mp4, enlarged to at least `size` px."""
-        from facegan.walk import enlarge, save_animation
+        from facegan.generation.walk import enlarge, save_animation
 
         return save_animation(list(enlarge(np.asarray(frames), size)), path, fps)
 
     def export(self, path: str | Path, format: str | None = None) -> Any:
         """Export G to ONNX or TorchScript (by `format` or the suffix), checked against PyTorch."""
-        from facegan.export import export_generator
+        from facegan.generation.export import export_generator
 
         return export_generator(self._gen, path, format)
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _images(self, z: torch.Tensor, attr: Attr) -> np.ndarray:
-        """G(z) in batches of 256, with labels asking for `attr` on a conditional model."""
+        """G(z) in batches, with labels asking for `attr` on a conditional model."""
         if isinstance(attr, str):
-            from facegan.conditional import parse_attr
+            from facegan.generation.attributes import parse_attr
 
             attr = parse_attr(attr)
-        out = []
-        for chunk in z.split(256):
-            labels = self._gen.labels(len(chunk), dict(attr)) if attr else None
-            out.append(self._gen.images(chunk, labels))
-        return np.concatenate(out)
+        return self._gen.generate(z, dict(attr) if attr else None)
 
     def _as_latents(self, z: np.ndarray | torch.Tensor) -> torch.Tensor:
         z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z, dtype=torch.float32)

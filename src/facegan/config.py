@@ -1,7 +1,7 @@
-"""Typed run configuration: dataclasses with a strict JSON round-trip and named presets.
+"""Typed run configuration: dataclasses with a strict JSON round-trip (presets: facegan.models.presets).
 
 A `RunConfig` is saved as `config.json` in every run directory and inside every checkpoint, so a run can
-be resumed and a checkpoint loaded with no other file.
+be resumed and a checkpoint loaded with no other file. Configs written by older versions are migrated on load.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facegan import __version__
 from facegan.errors import FaceganError
+from facegan.version import __version__
 
 
 @dataclass
@@ -28,7 +28,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Architecture of G and D. `family` names an entry of `facegan.models.FAMILIES`."""
+    """Architecture of G and D. `family` names an entry of `facegan.models.FAMILIES`; `options` holds that
+    family's own hyperparameters (their schema is the family's options dataclass, e.g. BEGAN's bottleneck)."""
 
     family: str = "dcgan"
     resolution: int = 64
@@ -41,11 +42,11 @@ class ModelConfig:
     d_norm: str = "auto"  # D's normalisation (dcgan): batch, layer, none; auto: layer for wgan-gp, else batch
     minibatch_std: bool = False  # append the minibatch standard deviation channel before D's last layer
     spectral_norm: bool = False  # spectral normalisation of every conv/linear weight of D (Miyato et al. 2018)
-    bottleneck: int = 64  # BEGAN: size h of the autoencoder's code
-    # Conditional generation (facegan.conditional, docs/conditional.md): label names of the dataset, their values.
+    # Conditional generation (facegan.data.labels, docs/conditional.md): label names of the dataset, their values.
     condition: list[str] = field(default_factory=list)
     condition_levels: list[list[int]] = field(default_factory=list)  # filled from the data's labels
     condition_embed: int = 8  # size of the label embedding fed to G (and to D as planes without a feature hook)
+    options: dict[str, Any] = field(default_factory=dict)  # the family's own options (Family.options_of)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class TrainConfig:
     loss: str = "bce"
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # auto, fp32, bf16 (autocast) or fp16 (autocast + GradScaler); facegan.precision
+    precision: str = "auto"  # auto, fp32, bf16 (autocast) or fp16 (autocast + GradScaler); facegan.training.precision
     channels_last: str = "auto"  # auto (CUDA, or CPU with bf16/fp16), on, off
     compile: str = "off"  # torch.compile mode: off, on, reduce-overhead (CUDA graphs), max-autotune
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
@@ -80,7 +81,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     time_budget_s: float = 0.0  # stop after this much training time (0: no limit), e.g. for sweeps
-    # Stabilisers (see facegan.stabilisers and docs/models.md); all off by default.
+    # Stabilisers (see facegan.training.stabilisers and docs/models.md); all off by default.
     n_critic: int = 1  # D steps per G step
     gp_weight: float = 10.0  # λ of WGAN-GP's gradient penalty (used with loss wgan-gp)
     label_smoothing: float = 0.0  # one-sided: D's real target is 1 - this
@@ -91,9 +92,8 @@ class TrainConfig:
     feature_matching: bool = False  # G matches the mean of D's last hidden features instead of fooling D
     ema_decay: float = 0.0  # keep G_ema, an exponential moving average of G's weights (0: off; e.g. 0.999)
     diffaugment: str = ""  # DiffAugment policy for every D input: comma list of color, translation, cutout
-    began_gamma: float = 0.4  # BEGAN's diversity ratio γ (seed 002)
-    began_lambda_k: float = 0.005  # BEGAN's learning rate λ_k of k_t (seed 002)
-    # Training health (facegan.health, docs/health.md): checked every health_every steps and before checkpoints.
+    # Training health (facegan.training.health, docs/health.md): checked every health_every steps and before
+    # checkpoints.
     health_every: int = 100  # 0: no checks
     on_nan: str = "stop"  # NaN/inf losses or weights: stop, or rollback (last good checkpoint, halved lr_g/lr_d)
     max_rollbacks: int = 3  # --on-nan rollback gives up (stops) after this many rollbacks
@@ -102,7 +102,7 @@ class TrainConfig:
     health_window: int = 200  # ... for this many steps in a row
     health_collapse: float = 0.2  # collapse: diversity of G on the fixed latents below this × the data's ...
     health_warmup: int = 500  # ... from this step on (an untrained G is not diverse yet)
-    tensorboard: bool = False  # also write metrics and fixed-noise grids to RUN/tb/ (facegan.tensorboard)
+    tensorboard: bool = False  # also write metrics and fixed-noise grids to RUN/tb/ (facegan.training.tensorboard)
     condition_dropout: float = 0.1  # conditional runs: chance a row's labels, or one label, are hidden from G and D
 
 
@@ -122,8 +122,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """Rebuild a config from `to_dict` output; unknown fields are a user error."""
-        return _from_dict(cls, data, "config")
+        """Rebuild a config from `to_dict` output (older versions' migrated); unknown fields are a user error."""
+        return _from_dict(cls, migrate(data), "config")
 
     def save(self, path: str | Path) -> None:
         """Write the config as JSON, atomically."""
@@ -175,34 +175,25 @@ def current_versions() -> dict[str, str]:
 # `train.steps` of a run that only its time budget ends (train.time_budget_s).
 BUDGET_ONLY_STEPS = 10**9
 
-# A preset is a set of overrides applied to the default RunConfig, section by section.
-# docs/models.md describes each preset; a preset that names a resolution pins it.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "dcgan": {"model": {"family": "dcgan"}},
-    "dcgan128": {"model": {"family": "dcgan", "resolution": 128}},
-    "began": {"model": {"family": "began", "nz": 64, "bottleneck": 64, "latent": "uniform"},
-              "optim": {"lr_g": 1e-4, "lr_d": 1e-4}, "train": {"loss": "began"}},
-    "dense128": {"model": {"family": "dense128", "resolution": 128, "nz": 32, "ngf": 256, "ndf": 256,
-                           "leaky_slope": 0.3},
-                 "optim": {"name": "rmsprop", "lr_g": 1e-4, "lr_d": 1e-4, "grad_clip_value": 1.0},
-                 "train": {"label_noise": 0.05}},
-    "wgan-gp": {"model": {"family": "dcgan", "d_norm": "layer"},
-                "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
-                "train": {"loss": "wgan-gp", "n_critic": 5}},
-    "sngan": {"model": {"family": "dcgan", "d_norm": "none", "spectral_norm": True},
-              "optim": {"lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
-              "train": {"loss": "hinge", "ema_decay": 0.999}},
+# Fields of facegan 0.1.0 that are now a family's options: (section, old name) → (family, option name).
+MOVED_TO_OPTIONS = {
+    ("model", "bottleneck"): ("began", "bottleneck"),
+    ("train", "began_gamma"): ("began", "gamma"),
+    ("train", "began_lambda_k"): ("began", "lambda_k"),
 }
 
 
-def build_config(preset: str = "dcgan", overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
-    """A RunConfig from a named preset plus per-section overrides (`{"train": {"steps": 10}}`)."""
-    if preset not in PRESETS:
-        raise FaceganError(f"unknown model preset {preset!r}; choose from {', '.join(sorted(PRESETS))}")
-    merged: dict[str, dict[str, Any]] = RunConfig().to_dict()
-    for source in (PRESETS[preset], overrides or {}):
-        for section, values in source.items():
-            merged[section].update({k: v for k, v in values.items() if v is not None})
-    if merged["model"]["d_norm"] == "auto":  # record the concrete choice in config.json
-        merged["model"]["d_norm"] = "layer" if merged["train"]["loss"] == "wgan-gp" else "batch"
-    return RunConfig.from_dict(merged)
+def migrate(data: Any) -> Any:
+    """A config dict of an older facegan in today's shape (a copy): fields that became a family's options move
+    into `model.options` for that family and are dropped for the others, which never read them."""
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        return data
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    model = data["model"]
+    for (section, old), (family, new) in MOVED_TO_OPTIONS.items():
+        values = data.get(section)
+        if isinstance(values, dict) and old in values:
+            value = values.pop(old)
+            if model.get("family") == family:
+                model["options"] = {**model.get("options", {}), new: value}
+    return data

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from facegan.checkpoint import list_checkpoints, load_checkpoint
 from facegan.errors import FaceganError
+from facegan.generation.sample import load_generator
 from facegan.metrics.during_training import EvalDuringTraining, best_checkpoint_path, best_record_path
-from facegan.metrics.runner import load_evals
-from facegan.sample import load_generator
-from facegan.train import train
+from facegan.run.checkpoint import list_checkpoints, load_checkpoint
+from facegan.run.evals import load_evals
+from facegan.training.loop import train
 
 
 @pytest.mark.slow

@@ -13,9 +13,9 @@ import torch
 
 from facegan.errors import FaceganError
 from facegan.metrics import inception
+from facegan.metrics.evaluation import evaluate
 from facegan.metrics.fid import inception_features
 from facegan.metrics.inception import FIDInceptionV3, load_inception, resolve_weights_path
-from facegan.metrics.runner import evaluate
 
 
 @pytest.fixture(scope="module")

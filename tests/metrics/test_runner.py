@@ -12,19 +12,13 @@ from PIL import Image
 
 from facegan.data.dataset import write_dataset
 from facegan.errors import FaceganError
+from facegan.generation.sample import load_generator
+from facegan.metrics.evaluation import compare_sets, evaluate, summary_lines
 from facegan.metrics.imagesets import load_image_set, match_sets, sample_indices
-from facegan.metrics.runner import (
-    ALL_METRICS,
-    compare_sets,
-    eval_path,
-    evaluate,
-    load_evals,
-    metric_label,
-    parse_metrics,
-    run_dir_of,
-    summary_lines,
-)
-from facegan.sample import load_generator
+from facegan.metrics.metric import metric_label
+from facegan.metrics.registry import METRICS, parse_metrics
+from facegan.run.evals import eval_path, load_evals
+from facegan.run.layout import run_dir_of
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def test_parse_metrics() -> None:
     assert parse_metrics("swd, FACES,swd") == ("swd", "faces")
     assert parse_metrics(["memo"]) == ("memo",)
     default = parse_metrics(None)
-    assert default[:2] == ("swd", "faces") and default[-1] == "memo" and set(default) <= set(ALL_METRICS)
+    assert default[:2] == ("swd", "faces") and default[-1] == "memo" and set(default) <= set(METRICS)
     with pytest.raises(FaceganError, match=r"unknown metric.*is"):
         parse_metrics("swd,is")
     with pytest.raises(FaceganError, match="none given"):

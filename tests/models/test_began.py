@@ -10,19 +10,20 @@ import pytest
 import torch
 from torch import nn
 
-from facegan.checkpoint import load_checkpoint
-from facegan.config import ModelConfig, build_config
+from facegan.config import ModelConfig
 from facegan.errors import FaceganError
 from facegan.models import build_models, count_parameters, get_family
 from facegan.models.began import began_step, reconstruction_loss, update_k
-from facegan.step import StepContext
-from facegan.train import train
+from facegan.models.presets import build_config
+from facegan.run.checkpoint import load_checkpoint
+from facegan.training.loop import train
+from facegan.training.step import StepContext
 
 
 def tiny_began(data: Path, **train_overrides: object) -> object:
     return build_config("began", {
         "data": {"path": str(data)},
-        "model": {"resolution": 32, "channels": 3, "nz": 8, "ngf": 8, "ndf": 8, "bottleneck": 8},
+        "model": {"resolution": 32, "channels": 3, "nz": 8, "ngf": 8, "ndf": 8, "options": {"bottleneck": 8}},
         "train": {"batch_size": 16, "steps": 6, "log_every": 2, "sample_every": 3, "checkpoint_every": 3,
                   "device": "cpu", **train_overrides},
     })
@@ -32,14 +33,14 @@ def test_parameter_counts_of_the_preset() -> None:
     cfg = build_config("began").model
     cfg.resolution = 64
     netG, netD = build_models(cfg)
-    assert (cfg.nz, cfg.ngf, cfg.ndf, cfg.bottleneck, cfg.latent) == (64, 64, 64, 64, "uniform")
+    assert (cfg.nz, cfg.ngf, cfg.ndf, cfg.options["bottleneck"], cfg.latent) == (64, 64, 64, 64, "uniform")
     assert count_parameters(netG) == 673_987
     assert count_parameters(netD) == 4_675_395
 
 
 @pytest.mark.parametrize("resolution", [32, 64, 128])
 def test_shapes_and_architecture(resolution: int) -> None:
-    cfg = ModelConfig(family="began", resolution=resolution, channels=3, nz=8, ngf=4, ndf=4, bottleneck=6)
+    cfg = ModelConfig(family="began", resolution=resolution, channels=3, nz=8, ngf=4, ndf=4, options={"bottleneck": 6})
     netG, netD = build_models(cfg)
     with torch.no_grad():
         images = netG(torch.rand(3, 8) * 2 - 1)
@@ -92,7 +93,7 @@ class _ScaleD(nn.Module):
 
 
 def test_one_step_follows_the_equations_by_hand() -> None:
-    cfg = build_config("began", {"train": {"began_gamma": 0.5, "began_lambda_k": 0.1}})
+    cfg = build_config("began", {"model": {"options": {"gamma": 0.5, "lambda_k": 0.1}}})
     netG, netD = _ConstantG(), _ScaleD()
     ctx = StepContext(netG=netG, netD=netD, optG=torch.optim.SGD(netG.parameters(), lr=0.0),
                       optD=torch.optim.SGD(netD.parameters(), lr=0.0), config=cfg,

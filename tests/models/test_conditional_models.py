@@ -8,8 +8,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from facegan.conditional import conditional_step
-from facegan.config import build_config
 from facegan.models import FAMILIES, build_models, get_family
 from facegan.models.conditional import (
     ConditionalGenerator,
@@ -17,8 +15,10 @@ from facegan.models.conditional import (
     ProjectionDiscriminator,
     unknown_labels,
 )
-from facegan.optim import build_optimizers
-from facegan.step import StepContext
+from facegan.models.presets import build_config
+from facegan.training.conditioning import conditional_step
+from facegan.training.optim import build_optimizers
+from facegan.training.step import StepContext
 
 LEVELS = [[0, 1, 2], [-1, 1]]
 SIZES = {"dcgan": 32, "began": 32, "dense128": 128}

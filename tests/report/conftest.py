@@ -14,7 +14,7 @@ import pytest
 from conftest import tiny_config
 from facegan.config import RunConfig
 from facegan.report import build_report
-from facegan.train import train
+from facegan.training.loop import train
 
 TINY_STEPS = 12
 TINY_SAMPLE_EVERY = 4  # grids at steps 4, 8, 12

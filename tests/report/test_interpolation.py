@@ -9,9 +9,9 @@ import torch
 
 from facegan.cli.main import main
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents
+from facegan.generation.latents import seeded_latents
+from facegan.generation.sample import load_generator
 from facegan.report import interpolation
-from facegan.sample import load_generator
 
 from .helpers import image_info
 
@@ -57,7 +57,7 @@ def test_bad_walk_requests_are_user_errors(tiny_run: Path, tmp_path: Path) -> No
         interpolation.write_interpolation(gen, tmp_path / "walk.jpg")
     for rows, steps in ((0, 5), (65, 5), (2, 1), (2, 257)):
         with pytest.raises(FaceganError):
-            interpolation.check_walk(rows, steps)
+            interpolation.check_interpolation(rows, steps)
 
 
 def test_sample_cli_interpolates(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

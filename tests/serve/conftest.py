@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from conftest import tiny_config
 from facegan.serve import create_app
 from facegan.serve.server import bind_socket, url_of
-from facegan.train import train
+from facegan.training.loop import train
 
 
 @pytest.fixture(scope="session")

@@ -199,7 +199,7 @@ def test_openapi_schema_states_the_limits_and_image_types(client: TestClient) ->
 def test_a_full_queue_answers_503_with_retry_after(serve_run) -> None:
     import threading
 
-    from facegan.sample import load_generator
+    from facegan.generation.sample import load_generator
     from facegan.serve import create_app
 
     app = create_app(load_generator(serve_run), workers=1, max_pending=1, chunk_sizes=())

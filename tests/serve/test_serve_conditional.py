@@ -20,7 +20,7 @@ from conftest import blob_images, tiny_config
 from facegan.data.dataset import write_dataset
 from facegan.serve import create_app
 from facegan.serve.server import bind_socket, url_of
-from facegan.train import train
+from facegan.training.loop import train
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compare the runs and say where the files are."""
-    from facegan.compare import compare
+    from facegan.experiments.compare import compare
 
     paths = compare(args.runs, args.out, title=args.title)
     print(f"comparison: {paths['md']}, {paths['csv']}, {paths['html']}")

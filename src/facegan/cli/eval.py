@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print a summary."""
-    from facegan.metrics.runner import compare_sets, evaluate, summary_lines
+    from facegan.metrics.evaluation import compare_sets, evaluate, summary_lines
 
     if args.n < 2:
         raise FaceganError("--n must be at least 2")

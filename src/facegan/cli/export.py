@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, verify and report."""
-    from facegan.export import export_generator
+    from facegan.generation.export import export_generator
 
     r = export_generator(args.model, args.out, args.format)
     print(f"wrote {r.path} ({r.format}, {r.bytes / 1e6:.2f} MB); matches PyTorch at batch sizes "

@@ -7,11 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from facegan import __version__
 from facegan.cli import compare, data, export, prepare, project, report, sample, serve, sweep, train
 from facegan.cli import eval as eval_cmd
 from facegan.errors import FaceganError
 from facegan.utils.logs import setup_logging
+from facegan.version import __version__
 
 # Each module has `register(subparsers)`, which adds its parser and sets `func` to a function of args → exit code.
 COMMANDS = (prepare, train, sample, report, data, serve, sweep, compare, eval_cmd, project, export)

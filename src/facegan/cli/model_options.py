@@ -11,8 +11,8 @@ from facegan.errors import FaceganError
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """Add the `model variants` and `stabilisers` option groups to the train parser."""
-    from facegan.optim import OPTIMIZERS
-    from facegan.stabilisers import D_NORMS, DIFFAUGMENT, TTUR_LR_D, TTUR_LR_G
+    from facegan.training.optim import OPTIMIZERS
+    from facegan.training.stabilisers import D_NORMS, DIFFAUGMENT, TTUR_LR_D, TTUR_LR_G
 
     on_off = argparse.BooleanOptionalAction
     v = p.add_argument_group("model variants")
@@ -20,7 +20,6 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     v.add_argument("--d-norm", choices=D_NORMS, help="D's normalisation (dcgan): auto is layer for wgan-gp, else batch")
     v.add_argument("--minibatch-std", action=on_off, help="minibatch standard deviation layer before D's last layer")
     v.add_argument("--spectral-norm", action=on_off, help="spectral normalisation of D's weights")
-    v.add_argument("--bottleneck", type=int, help="BEGAN: code size h of D's autoencoder (default 64)")
     v.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="optimiser of G and D (default adam)")
     v.add_argument("--grad-clip-value", type=float, metavar="C", help="clip each gradient element to ±C (0: off)")
     v.add_argument("--ttur", action="store_true",
@@ -37,17 +36,61 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--ema", type=float, metavar="DECAY", help="keep an EMA of G's weights (e.g. 0.999; 0: off)")
     s.add_argument("--diffaugment", metavar="POLICY",
                    help=f"DiffAugment of every image D sees: comma list of {', '.join(DIFFAUGMENT)}")
-    s.add_argument("--began-gamma", type=float, help="BEGAN's diversity ratio γ (default 0.4)")
-    s.add_argument("--began-lambda-k", type=float, help="BEGAN's learning rate λ_k of k_t (default 0.005)")
     s.add_argument("--time-budget-minutes", type=float, metavar="M",
                    help="stop after M minutes of training (without --steps/--epochs it alone sets the length)")
+    add_family_options(p)
+
+
+def family_option_specs() -> dict[str, tuple[list[str], Any]]:
+    """Every --flag a registered family's options declare: flag → (the families that take it, its spec)."""
+    from facegan.models import FAMILIES
+    from facegan.models.family import option_specs
+
+    flags: dict[str, tuple[list[str], Any]] = {}
+    for family in FAMILIES.values():
+        for spec in option_specs(family.options).values() if family.options is not None else ():
+            if spec.flag in flags and flags[spec.flag][1][:3] != spec[:3]:
+                raise RuntimeError(f"families declare {spec.flag} with different names or types")
+            flags.setdefault(spec.flag, ([], spec))[0].append(family.name)
+    return flags
+
+
+def _dest(flag: str) -> str:
+    return "family_option_" + flag.removeprefix("--").replace("-", "_")
+
+
+def add_family_options(p: argparse.ArgumentParser) -> None:
+    """Add one --flag per option of every registered family (the help text comes from the family's dataclass)."""
+    g = p.add_argument_group("family options (each model family's own; see docs/models.md)")
+    for flag, (families, spec) in family_option_specs().items():
+        kind = f"comma list of {spec.item.__name__}" if spec.item else spec.kind.__name__
+        g.add_argument(flag, dest=_dest(flag), metavar=spec.name.upper(),
+                       help=f"{spec.help} [{', '.join(families)}; {kind}]")
+
+
+def family_option_values(args: argparse.Namespace, family: str) -> dict[str, Any] | None:
+    """The family options the user gave, parsed and checked; an option of another family is a user error."""
+    from facegan.models.family import parse_option
+
+    values: dict[str, Any] = {}
+    for flag, (families, spec) in family_option_specs().items():
+        text = getattr(args, _dest(flag), None)
+        if text is None:
+            continue
+        if family not in families:
+            raise FaceganError(f"{flag} is an option of the {' and '.join(families)} model, not {family}")
+        values[spec.name] = parse_option(spec, text, flag)
+    return values or None
 
 
 def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Config sections from the model-variant and stabiliser options (None = keep the preset's value)."""
-    from facegan.stabilisers import TTUR_LR_D, TTUR_LR_G
+    """Config sections from the model-variant, stabiliser and family options (None = keep the preset's value)."""
+    from facegan.models.presets import all_presets
+    from facegan.training.stabilisers import TTUR_LR_D, TTUR_LR_G
 
-    for name in ("bottleneck", "n_critic", "instance_noise_steps"):
+    family = all_presets()[args.model]["model"]["family"]
+
+    for name in ("n_critic", "instance_noise_steps"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise FaceganError(f"--{name.replace('_', '-')} must be at least 1")
@@ -62,13 +105,12 @@ def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     length = {"steps": BUDGET_ONLY_STEPS} if budget is not None and args.steps is None and args.epochs is None else {}
     return {
         "model": {"leaky_slope": args.leaky_slope, "d_norm": args.d_norm, "minibatch_std": args.minibatch_std,
-                  "spectral_norm": args.spectral_norm, "bottleneck": args.bottleneck},
+                  "spectral_norm": args.spectral_norm, "options": family_option_values(args, family)},
         "optim": optim,
         "train": {"n_critic": args.n_critic, "gp_weight": args.gp_weight, "label_smoothing": args.label_smoothing,
                   "label_noise": args.label_noise, "instance_noise": args.instance_noise,
                   "instance_noise_steps": args.instance_noise_steps, "r1_gamma": args.r1_gamma,
                   "feature_matching": args.feature_matching, "ema_decay": args.ema, "diffaugment": args.diffaugment,
-                  "began_gamma": args.began_gamma, "began_lambda_k": args.began_lambda_k,
                   "time_budget_s": budget * 60.0 if budget is not None else None, **length},
     }
 

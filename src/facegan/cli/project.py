@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Project the photo and write the files."""
-    from facegan.project import write_projection
+    from facegan.generation.project import write_projection
 
     out = write_projection(args.model, args.photo, args.out, steps=args.steps, restarts=args.restarts,
                            seed=args.seed, device=args.device, crop=args.crop, show_progress=True)

@@ -33,7 +33,7 @@ def _train_values(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None and value < 0:
             raise FaceganError(f"--{name.replace('_', '-')} must be 0 or more")
     if args.tensorboard:
-        from facegan.tensorboard import require_tensorboard
+        from facegan.training.tensorboard import require_tensorboard
 
         require_tensorboard()  # before the run directory exists
     return {"health_every": args.health_every, "on_nan": args.on_nan, "max_rollbacks": args.max_rollbacks,

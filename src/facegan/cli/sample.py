@@ -41,31 +41,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and write the faces."""
-    from facegan.sample import load_generator, write_samples
+    from facegan.generation.sample import load_generator, write_samples
 
     if not 1 <= args.n <= 100_000:
         raise FaceganError("--n must be between 1 and 100000")
     if not 0.0 <= args.truncation <= 1.0:
         raise FaceganError("--truncation must be between 0 and 1")
     if args.walk is not None:
-        from facegan.walk import check_walk as check_loop
-        from facegan.walk import write_walk
+        from facegan.generation.walk import check_walk, write_walk
 
-        check_loop(args.walk, args.frames)
+        check_walk(args.walk, args.frames)
         gen = load_generator(args.model, device=args.device)
         walk = write_walk(gen, args.out, args.walk, args.frames, args.seed, args.truncation, args.fps, args.size)
         print(f"wrote a looping walk through {args.walk} latents ({walk.frames} frames of {walk.size} px) "
               f"from step {gen.step} to {walk.path}")
         return 0
     if args.interpolate is not None:
-        from facegan.report.interpolation import check_walk, write_interpolation
+        from facegan.report.interpolation import check_interpolation, write_interpolation
 
-        check_walk(args.interpolate, args.steps)
+        check_interpolation(args.interpolate, args.steps)
         gen = load_generator(args.model, device=args.device)
         write_interpolation(gen, args.out, args.interpolate, args.steps, args.seed, args.truncation)
         print(f"wrote {args.interpolate} latent walks of {args.steps} faces from step {gen.step} to {args.out}")
         return 0
-    from facegan.conditional import parse_attr, write_attribute_grid
+    from facegan.generation.attributes import parse_attr, write_attribute_grid
 
     attr = parse_attr(args.attr)
     gen = load_generator(args.model, device=args.device)

@@ -7,8 +7,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `sweep` subcommand."""
-    from facegan.config import PRESETS
-    from facegan.sweep import ALIASES, DEFAULT_EVAL_METRICS, DEFAULT_EVAL_N
+    from facegan.experiments.sweep import ALIASES, DEFAULT_EVAL_METRICS, DEFAULT_EVAL_N
+    from facegan.models.presets import preset_names
 
     p = subparsers.add_parser(
         "sweep",
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"values to try; KEY is {', '.join(ALIASES)} or section.field (e.g. model.ngf)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="fixed",
                    help="settings shared by every run (e.g. model.ngf=32 train.log_every=5)")
-    p.add_argument("--model", default="dcgan", choices=sorted(PRESETS), help="model preset (default dcgan)")
+    p.add_argument("--model", default="dcgan", choices=preset_names(), help="model preset (default dcgan)")
     p.add_argument("--budget-minutes", type=float, metavar="M", help="training time of each run, in minutes")
     p.add_argument("--steps", type=int, help="steps of each run (with --budget-minutes: whichever ends first)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process (default 1)")
@@ -36,9 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and say where the comparison is."""
-    from facegan.sweep import sweep
+    from facegan.experiments.sweep import sweep
+    from facegan.training.loop import train
 
-    result = sweep(args.grid, args.data, args.out, preset=args.model, fixed_items=args.fixed,
+    result = sweep(args.grid, args.data, args.out, train, preset=args.model, fixed_items=args.fixed,
                    budget_minutes=args.budget_minutes, steps=args.steps, jobs=args.jobs, eval_n=args.eval_n,
                    eval_metrics=args.eval_metrics)
     print(f"{len(result.runs)} runs in {result.out_dir}; comparison {result.comparison.get('html', '-')}")

@@ -11,8 +11,8 @@ from facegan.errors import FaceganError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
-    from facegan.config import PRESETS
-    from facegan.losses import LOSS_NAMES
+    from facegan.models.presets import preset_names
+    from facegan.training.losses import LOSS_NAMES
 
     p = subparsers.add_parser(
         "train",
@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--data", help="prepared dataset directory")
     where.add_argument("--out", help="run directory to create")
     where.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its newest checkpoint")
-    where.add_argument("--model", default="dcgan", choices=sorted(PRESETS), help="model preset (default dcgan)")
+    where.add_argument("--model", default="dcgan", choices=preset_names(),
+                       help="model preset: a family's named settings (default dcgan; docs/models.md)")
     model = p.add_argument_group("model")
     model.add_argument("--nz", type=int, help="latent size (default 100)")
     model.add_argument("--ngf", type=int, help="G width: feature maps of its last hidden layer (default 64)")
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     speed = p.add_argument_group("speed and scale (see README: Multi-GPU and multi-node)")
     speed.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                        help="auto: bf16 autocast where the CPU/GPU runs bf16 natively, else fp32; fp16 adds a "
-                       "GradScaler (default fp32)")
+                       "GradScaler (default auto)")
     speed.add_argument("--channels-last", choices=("auto", "on", "off"),
                        help="NHWC memory layout (default auto: on for CUDA, and on the CPU with bf16/fp16)")
     speed.add_argument("--compile", nargs="?", const="on", choices=("off", "on", "reduce-overhead", "max-autotune"),
@@ -104,7 +105,8 @@ def _check_positive(args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Start or resume training; exit 0 when finished, 130 when stopped by a signal."""
-    from facegan.train import config_for_data, resume_config, train
+    from facegan.training.configure import config_for_data, resume_config
+    from facegan.training.loop import train
 
     _check_positive(args)
     hooks = []

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan import __version__
 from facegan.errors import FaceganError
+from facegan.version import __version__
 
 FORMAT_NAME = "facegan-dataset"
 FORMAT_VERSION = 1

@@ -16,26 +16,28 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from facegan import __version__
-from facegan.checkpoint import checkpoint_dir, save_checkpoint
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents
+from facegan.generation.latents import seeded_latents
+from facegan.generation.sample import in_batches
 from facegan.metrics.imagesets import sample_indices
-from facegan.metrics.runner import FORMAT_NAME, FORMAT_VERSION, eval_path, write_eval
+from facegan.metrics.metric import ScoreContext
+from facegan.metrics.registry import METRICS, training_metrics
+from facegan.run.checkpoint import save_checkpoint
+from facegan.run.evals import eval_path, header, stamp, write_eval
+from facegan.run.layout import checkpoint_dir
+from facegan.run.state import TrainingRun, checkpoint_payload
 from facegan.utils.atomic import atomic_write_text
 from facegan.utils.images import to_uint8
-
-if TYPE_CHECKING:
-    from facegan.train import TrainingRun
+from facegan.utils.modules import unwrap
 
 log = logging.getLogger("facegan.metrics")
 
-TRAINING_METRICS = ("swd", "faces")
+BEST_METRIC = "swd"  # best.pt keeps the checkpoint with the lowest SWD
 DEFAULT_EVAL_N = 1000
 BEST_NAME = "best.pt"
 
@@ -56,22 +58,23 @@ def _is_main_process() -> bool:
 
 
 class EvalDuringTraining:
-    """A training hook: every `every` steps, SWD (+ face rate) of `n` fakes; keeps best.pt by lowest SWD."""
+    """A training hook: every `every` steps, the training metrics (SWD, face rate) of `n` fakes; keeps best.pt by
+    lowest SWD."""
 
-    def __init__(self, every: int, n: int = DEFAULT_EVAL_N, metrics: Sequence[str] = TRAINING_METRICS,
+    def __init__(self, every: int, n: int = DEFAULT_EVAL_N, metrics: Sequence[str] | None = None,
                  seed: int = 0, batch_size: int = 256) -> None:
         if every < 1:
             raise FaceganError("--eval-every must be at least 1")
         if n < 2:
             raise FaceganError("--eval-n must be at least 2")
-        unknown = sorted(set(metrics) - set(TRAINING_METRICS))
-        if unknown or "swd" not in metrics:
-            raise FaceganError(f"evaluation during training runs swd (and faces), not {', '.join(unknown)}")
-        self.every, self.n, self.metrics, self.seed, self.batch_size = every, n, tuple(metrics), seed, batch_size
+        metrics = tuple(metrics) if metrics is not None else training_metrics()
+        unknown = sorted(set(metrics) - set(training_metrics()))
+        if unknown or BEST_METRIC not in metrics:
+            raise FaceganError(f"evaluation during training runs {' and '.join(training_metrics())}, "
+                               f"not {', '.join(unknown)}")
+        self.every, self.n, self.metrics, self.seed, self.batch_size = every, n, metrics, seed, batch_size
         self._reals: np.ndarray | None = None
-        self._real_descriptors: list[torch.Tensor] | None = None
-        self._real_face_rate: float | None = None
-        self._detector: Any = None
+        self._references: dict[str, Any] = {}
         self._best: dict[str, Any] | None = None
         self._best_loaded = False
 
@@ -81,28 +84,26 @@ class EvalDuringTraining:
         self.evaluate(run)
 
     def _prepare_reals(self, run: TrainingRun) -> None:
-        from facegan.metrics.swd import descriptor_pyramid
-
-        # The same real subset and descriptors at every evaluation: only the fakes change between steps.
+        # The same real subset and real-side results at every evaluation: only the fakes change between steps.
         idx = sample_indices(len(run.dataset), self.n, self.seed)
         self._reals = np.asarray(run.dataset.images[idx])
-        self._real_descriptors = descriptor_pyramid(self._reals, self.seed)
+        for name in self.metrics:
+            prepare = METRICS[name].prepare_reals
+            if prepare is not None:
+                self._references[name] = prepare(self._reals, self.seed)
 
     @torch.no_grad()
     def _fakes(self, run: TrainingRun) -> np.ndarray:
         # Score the weights that sampling uses: G's EMA copy when the run keeps one.
-        ema = getattr(run, "netG_ema", None)
-        netG = ema if ema is not None else getattr(run.netG, "module", run.netG)
+        netG = run.netG_ema if run.netG_ema is not None else unwrap(run.netG)
         was_training = netG.training
         netG.eval()
         try:
             model = run.config.model
             latents = seeded_latents(len(self._reals), model.nz, self.seed + 1_000_003, model.latent)
-            parts = [to_uint8(netG(latents[i : i + self.batch_size].to(run.device)))
-                     for i in range(0, len(latents), self.batch_size)]
+            return in_batches(lambda z: to_uint8(netG(z.to(run.device))), latents, self.batch_size)
         finally:
             netG.train(was_training)
-        return np.concatenate(parts)
 
     def _load_best(self, run_dir: Path) -> None:
         self._best_loaded = True
@@ -117,9 +118,6 @@ class EvalDuringTraining:
 
     def evaluate(self, run: TrainingRun) -> dict[str, Any]:
         """Score G now, write RUN/eval/<step>.json and, if SWD improved, RUN/checkpoints/best.pt."""
-        from facegan.metrics.facedetect import FaceDetector, FaceRates
-        from facegan.metrics.swd import swd
-
         started = time.perf_counter()
         if self._reals is None:
             self._prepare_reals(run)
@@ -127,35 +125,25 @@ class EvalDuringTraining:
             self._load_best(run.run_dir)
         fakes = self._fakes(run)
         result: dict[str, Any] = {
-            "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "metrics": list(self.metrics),
-            "seed": self.seed, "step": run.step, "n": len(fakes), "n_real": len(self._reals),
-            "during_training": True, "real": str(run.dataset.path), "resolution": int(fakes.shape[1]),
+            **header(self.metrics, self.seed), "step": run.step, "images_seen": run.images_seen, "n": len(fakes),
+            "n_real": len(self._reals), "during_training": True, "real": str(run.dataset.path),
+            "resolution": int(fakes.shape[1]),
         }
-        result.update(swd(self._reals, fakes, seed=self.seed, reference=self._real_descriptors).as_dict())
-        if "faces" in self.metrics:
-            detector = self._detector = self._detector or FaceDetector()
-            if self._real_face_rate is None:
-                self._real_face_rate = float(detector.detect(self._reals).mean())
-            fake_rate = float(detector.detect(fakes).mean())
-            real_rate = self._real_face_rate
-            result.update(FaceRates(fake_rate, real_rate, fake_rate / real_rate if real_rate > 0 else None).as_dict())
-        improved = self._best is None or result["swd"] < self._best["swd"]
+        for name in self.metrics:
+            ctx = ScoreContext(seed=self.seed, reference=self._references.get(name), show_progress=False)
+            result.update(METRICS[name].score(fakes, self._reals, ctx))
+        result["results"] = {METRICS[name].label(result): METRICS[name].headline(result) for name in self.metrics}
+        score = result[METRICS[BEST_METRIC].key]
+        improved = self._best is None or score < self._best["swd"]
         if improved:
             save_checkpoint(best_checkpoint_path(run.run_dir), checkpoint_payload(run))
-            self._best = {"step": run.step, "swd": result["swd"], "n": self.n, "seed": self.seed}
+            self._best = {"step": run.step, "swd": score, "n": self.n, "seed": self.seed}
             atomic_write_text(best_record_path(run.run_dir), json.dumps(self._best, indent=2) + "\n")
         result["best_step"] = self._best["step"] if self._best else run.step
         result["elapsed_s"] = {"total": round(time.perf_counter() - started, 3)}
-        result.update({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "facegan_version": __version__})
+        result.update(stamp())
         write_eval(eval_path(run.run_dir, run.step), result)
         faces = f", faces {result['faces_fake']:.0%}" if "faces_fake" in result else ""
-        log.info("eval at step %d: swd %.2f%s (best %.2f at step %d%s)", run.step, result["swd"], faces,
+        log.info("eval at step %d: swd %.2f%s (best %.2f at step %d%s)", run.step, score, faces,
                  self._best["swd"], self._best["step"], ", saved best.pt" if improved else "")
         return result
-
-
-def checkpoint_payload(run: TrainingRun) -> dict[str, Any]:
-    """The payload of a step checkpoint for the live run (the training loop's own function)."""
-    from facegan.train import checkpoint_payload as payload
-
-    return payload(run)

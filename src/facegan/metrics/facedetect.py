@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 
 from facegan.errors import FaceganError
+from facegan.metrics.metric import Metric, ScoreContext, fmt
+from facegan.utils.progress import progress_bar
 
 CASCADE_NAME = "haarcascade_frontalface_default.xml"
 DETECT_SIZE = 100  # images are upscaled to this square size: the cascade's 24-px window needs room to slide
@@ -93,3 +95,32 @@ def face_rates(fakes: np.ndarray, reals: np.ndarray, real_rate: float | None = N
     fake = face_rate(fakes, detector)
     real = real_rate if real_rate is not None else face_rate(reals, detector)
     return FaceRates(fake=fake, real=real, ratio=fake / real if real > 0 else None)
+
+
+def _score(fakes: np.ndarray, reals: np.ndarray, ctx: ScoreContext) -> dict[str, float | None]:
+    detector = FaceDetector()
+    known = ctx.reference  # the reals' rate, measured once when the reals do not change (during training)
+    with progress_bar(len(fakes) + (len(reals) if known is None else 0), "faces", unit="img",
+                      enabled=ctx.show_progress) as bar:
+        fake = float(detector.detect(fakes).mean())
+        bar.update(len(fakes))
+        if known is None:
+            known = float(detector.detect(reals).mean())
+            bar.update(len(reals))
+    return FaceRates(fake, known, fake / known if known > 0 else None).as_dict()
+
+
+def _real_rate(reals: np.ndarray, seed: int) -> float:
+    return face_rate(reals)
+
+
+def _summary(result: dict[str, object], label: str) -> str:
+    return (f"{label}: {fmt(result, 'faces_fake', '{:.1%}')} of fakes, {fmt(result, 'faces_real', '{:.1%}')} of "
+            f"reals, ratio {fmt(result, 'faces_ratio', '{:.3f}')}")
+
+
+METRIC = Metric(
+    "faces", key="faces_fake", title="face rate (fakes)",
+    description="Haar-cascade face-detection rate of fakes and of reals (compare the two)",
+    score=_score, summary=_summary, lower_is_better=None, prepare_reals=_real_rate, during_training=True,
+)

@@ -27,6 +27,8 @@ import numpy as np
 
 from facegan.errors import FaceganError
 from facegan.metrics.frechet import frechet_distance_of, kernel_distance
+from facegan.metrics.metric import Metric, MetricOptions, ScoreContext, fmt
+from facegan.utils.progress import progress_bar
 
 CHIP_INPUT_SIZE = 150
 FALLBACK_BOX = (0.1, 0.15, 0.9, 0.95)  # left, top, right, bottom as shares of the side (a centred face crop)
@@ -115,3 +117,28 @@ def face_embedding_distance(fakes: np.ndarray, reals: np.ndarray, seed: int = 0,
     kid, kid_std = kernel_distance(fake, real, seed=seed)
     return {"facefd": frechet_distance_of(fake, real), "facekid": kid, "facekid_std": kid_std,
             "facefd_found_fake": float(fake_found.mean()), "facefd_found_real": float(real_found.mean())}
+
+
+def _score(fakes: np.ndarray, reals: np.ndarray, ctx: ScoreContext) -> dict[str, float]:
+    count = min(ctx.options.facefd_n, len(fakes), len(reals))
+    with progress_bar(2 * count, "facefd", unit="img", enabled=ctx.show_progress) as bar:
+        out = face_embedding_distance(fakes[:count], reals[:count], seed=ctx.seed, on_progress=bar.update)
+    out["facefd_n"] = count
+    return out
+
+
+def _prepare(options: MetricOptions) -> None:
+    import_dlib()
+    model_dir()
+
+
+def _summary(result: dict[str, object], label: str) -> str:
+    return f"{label}: {fmt(result, 'facefd')}  facekid: {fmt(result, 'facekid')} ± {fmt(result, 'facekid_std')}"
+
+
+METRIC = Metric(
+    "facefd", key="facefd", title="face FD",
+    description="Fréchet distance and KID of dlib face descriptors (needs facegan[faces]; lower is better)",
+    score=_score, summary=_summary, available=lambda options: dlib_available(), prepare=_prepare,
+    count_key="facefd_n",
+)

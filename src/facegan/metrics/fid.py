@@ -14,7 +14,9 @@ import numpy as np
 import torch
 
 from facegan.metrics.frechet import frechet_distance_of, kernel_distance
-from facegan.metrics.inception import FIDInceptionV3, load_inception
+from facegan.metrics.inception import FIDInceptionV3, load_inception, weights_available
+from facegan.metrics.metric import Metric, MetricOptions, ScoreContext, fmt
+from facegan.utils.progress import progress_bar
 
 BATCH_SIZE = 50  # pytorch-fid's default batch size
 
@@ -45,3 +47,24 @@ def fid_kid(fakes: np.ndarray, reals: np.ndarray, weights: str | Path | None = N
     fake = inception_features(fakes, net, on_progress=on_progress)
     kid, kid_std = kernel_distance(fake, real, seed=seed)
     return {"fid": frechet_distance_of(fake, real), "kid": kid, "kid_std": kid_std}
+
+
+def _score(fakes: np.ndarray, reals: np.ndarray, ctx: ScoreContext) -> dict[str, float]:
+    with progress_bar(len(fakes) + len(reals), "fid", unit="img", enabled=ctx.show_progress) as bar:
+        return fid_kid(fakes, reals, net=ctx.resource, seed=ctx.seed, on_progress=bar.update)
+
+
+def _prepare(options: MetricOptions) -> FIDInceptionV3:
+    return load_inception(options.inception_weights, options.device)
+
+
+def _summary(result: dict[str, object], label: str) -> str:
+    return f"{label}: {fmt(result, 'fid', '{:.3f}')}  kid: {fmt(result, 'kid')} ± {fmt(result, 'kid_std')}"
+
+
+METRIC = Metric(
+    "fid", key="fid", title="FID",
+    description="FID and KID of Inception-v3 features (needs the Inception weights file; lower is better)",
+    score=_score, summary=_summary, available=lambda options: weights_available(options.inception_weights),
+    prepare=_prepare,
+)

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facegan.utils.images import make_grid
+from facegan.metrics.metric import Metric, ScoreContext, fmt
+from facegan.utils.images import make_grid, save_png
+from facegan.utils.progress import progress_bar
 
 FEATURE_SIZE = 16
 COPY_FRACTION = 0.1  # a fake within 10% of the median train-to-train distance counts as a near-exact copy
@@ -131,3 +133,40 @@ def closest_pairs_strip(fakes: np.ndarray, reference: np.ndarray, result: Memori
     grid = make_grid(np.concatenate([top, bottom]), nrow=len(order))
     scale = max(1, -(-min_side // fakes.shape[1]))  # upscale small faces so the strip is readable
     return np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+
+
+MEMO_MAX_REFERENCE = 50_000
+MEMO_MAX_HELDOUT = 1_000
+
+
+def split_memo_reference(train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, held-out) split of the training images for the memorisation check."""
+    held = min(MEMO_MAX_HELDOUT, len(train) // 20)
+    order = np.random.default_rng(seed + 7).permutation(len(train))
+    heldout_idx, ref_idx = np.sort(order[:held]), np.sort(order[held : held + MEMO_MAX_REFERENCE])
+    return np.asarray(train[ref_idx]), np.asarray(train[heldout_idx])
+
+
+def _score(fakes: np.ndarray, reals: np.ndarray, ctx: ScoreContext) -> dict[str, object]:
+    reference, heldout = split_memo_reference(reals if ctx.train is None else ctx.train, ctx.seed)
+    total = 2 * (len(reference) + len(fakes) + len(heldout))
+    with progress_bar(total, "memo", unit="img", enabled=ctx.show_progress) as bar:
+        result = memorisation(fakes, reference, heldout, on_progress=bar.update)
+    out: dict[str, object] = {**result.as_dict(), "memo_reference": len(reference)}
+    if ctx.picture_path is not None:
+        save_png(closest_pairs_strip(fakes, reference, result), ctx.picture_path)
+        out["memo_strip"] = ctx.picture_path.name
+    return out
+
+
+def _summary(result: dict[str, object], label: str) -> str:
+    return (f"memorisation: {fmt(result, 'memo_share', '{:.1%}')} of fakes closer to a training image than "
+            f"training images are to each other (held-out reals: {fmt(result, 'memo_share_heldout', '{:.1%}')}); "
+            f"{result.get('memo_copies')} near-copies ({label})")
+
+
+METRIC = Metric(
+    "memo", key="memo_share", title="memorised share",
+    description="nearest training image of every fake: the share closer than training images are to each other",
+    score=_score, summary=_summary, train_images=MEMO_MAX_REFERENCE + MEMO_MAX_HELDOUT,
+)

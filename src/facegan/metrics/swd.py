@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from facegan.errors import FaceganError
+from facegan.metrics.metric import Metric, ScoreContext
 
 NHOOD_SIZE = 7
 NHOODS_PER_IMAGE = 128
@@ -201,3 +202,19 @@ def swd(
         levels[res] = sliced_wasserstein(desc_a, desc_b, _generator(seed, lvl, 2)) * 1e3
         del desc_a, desc_b
     return SWDResult(levels=levels, avg=float(np.mean(list(levels.values()))))
+
+
+def _score(fakes: np.ndarray, reals: np.ndarray, ctx: ScoreContext) -> dict[str, object]:
+    return swd(reals, fakes, seed=ctx.seed, reference=ctx.reference).as_dict()
+
+
+def _summary(result: dict[str, object], label: str) -> str:
+    levels = ", ".join(f"{k} px {v:.2f}" for k, v in result["swd_levels"].items())  # type: ignore[union-attr]
+    return f"{label}: {result['swd']:.3f} (×1e3; {levels})"
+
+
+METRIC = Metric(
+    "swd", key="swd", title="SWD ×1e3",
+    description="multi-scale sliced Wasserstein distance ×1e3 of Laplacian-pyramid patches (lower is better)",
+    score=_score, summary=_summary, prepare_reals=descriptor_pyramid, during_training=True,
+)

@@ -1,43 +1,43 @@
-"""Model families: a name → how to build G and D, and which training step drives them.
+"""Model families: the registry of `Family` declarations, and building G and D for a `ModelConfig`.
 
-Adding a family is one module plus one line in `FAMILIES`.
+Adding a family is one module (which ends with `FAMILY = Family(...)`, see models/family.py) plus one line in
+`FAMILIES`; its presets then appear in `--model`, its options as `--flags` and in `model.options`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
-
 from torch import nn
 
-from facegan.config import ModelConfig
+from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
 from facegan.models import began, conditional, dcgan, dense128
-from facegan.stabilisers.layers import apply_spectral_norm
-from facegan.step import StepFn, gan_step
+from facegan.models.family import Family
+from facegan.training.stabilisers.layers import apply_spectral_norm
 
-
-class ModelFamily(NamedTuple):
-    """Builders of G and D for a `ModelConfig`, and the step function that trains them."""
-
-    build_generator: Callable[[ModelConfig], nn.Module]
-    build_discriminator: Callable[[ModelConfig], nn.Module]
-    step: StepFn = gan_step
-
-
-FAMILIES: dict[str, ModelFamily] = {
-    "dcgan": ModelFamily(dcgan.build_generator, dcgan.build_discriminator),
-    "began": ModelFamily(began.build_generator, began.build_discriminator, began.began_step),
-    "dense128": ModelFamily(dense128.build_generator, dense128.build_discriminator),
+FAMILIES: dict[str, Family] = {
+    dcgan.FAMILY.name: dcgan.FAMILY,
+    began.FAMILY.name: began.FAMILY,
+    dense128.FAMILY.name: dense128.FAMILY,
 }
 
 
-def get_family(name: str) -> ModelFamily:
+def get_family(name: str) -> Family:
     """The registered family called `name`."""
     try:
         return FAMILIES[name]
     except KeyError:
         raise FaceganError(f"unknown model family {name!r}; known: {', '.join(sorted(FAMILIES))}") from None
+
+
+def check_model_config(config: RunConfig) -> None:
+    """The family's checks of a config: its options, the losses it trains with, and its own `check`."""
+    family = get_family(config.model.family)
+    family.options_of(config.model)
+    if family.losses and config.train.loss not in family.losses:
+        raise FaceganError(f"the {family.losses[0]} loss and the {family.name} model go together: "
+                           f"use --model {family.name} for both")
+    if family.check is not None:
+        family.check(config)
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:

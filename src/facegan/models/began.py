@@ -4,9 +4,9 @@ D(x) is x's reconstruction by an autoencoder; L(v) = mean |v - D(v)| is its L1 r
     L_D = L(x) - k_t·L(G(z)),    L_G = L(G(z)),
     k_{t+1} = clip(k_t + λ_k·(γ·L(x) - L(G(z))), 0, 1),
     M_global = L(x) + |γ·L(x) - L(G(z))|   (the convergence measure, logged as `m_global`).
-γ (`began_gamma`, seed 002: 0.4) sets how much D attends to fakes versus reals (diversity); λ_k
-(`began_lambda_k`, seed 002: 0.005) is the learning rate of k_t, which starts at 0 and is kept in the step
-state, so it is checkpointed and a resumed run continues with the same k_t.
+γ (option `gamma`, `--began-gamma`, seed 002: 0.4) sets how much D attends to fakes versus reals
+(diversity); λ_k (option `lambda_k`, `--began-lambda-k`, seed 002: 0.005) is the learning rate of k_t, which
+starts at 0 and is kept in the step state, so it is checkpointed and a resumed run continues with the same k_t.
 
 Networks (the paper's Figure 1, n filters, code size h, ELU everywhere, no BatchNorm):
 - encoder: conv 3×3 n; per scale l = 1..S: two conv 3×3 of l·n, then (below 8×8) a stride-2 conv 3×3 to
@@ -20,16 +20,27 @@ Seed 002's listing referred to an undefined `nsdf` and fed G latents of the wron
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan.config import ModelConfig
+from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
-from facegan.step import StepContext
+from facegan.models.family import Family, option
+from facegan.training.step import StepContext
 
 RESOLUTIONS = (32, 64, 128)
+
+
+@dataclass
+class BeganOptions:
+    """BEGAN's own hyperparameters (ModelConfig.options of a began run)."""
+
+    bottleneck: int = option(64, "BEGAN: code size h of D's autoencoder (default 64)", minimum=1)
+    gamma: float = option(0.4, "BEGAN's diversity ratio γ (default 0.4)", flag="--began-gamma")
+    lambda_k: float = option(0.005, "BEGAN's learning rate λ_k of k_t (default 0.005)", flag="--began-lambda-k")
 
 
 def _scales(resolution: int) -> int:
@@ -107,7 +118,7 @@ def build_generator(cfg: ModelConfig) -> Decoder:
 
 def build_discriminator(cfg: ModelConfig) -> Discriminator:
     """BEGAN's D: an autoencoder with ndf filters and a code of `bottleneck` numbers."""
-    return Discriminator(cfg.bottleneck, cfg.ndf, cfg.channels, cfg.resolution)
+    return Discriminator(FAMILY.options_of(cfg).bottleneck, cfg.ndf, cfg.channels, cfg.resolution)
 
 
 def reconstruction_loss(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
@@ -127,7 +138,7 @@ def began_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
     L(x) and L(G(z)) in the k_t update and M_global are the ones D's step measured (same D, same z), as in the
     paper, where both updates are computed from the same forward pass.
     """
-    t = ctx.config.train
+    opts: BeganOptions = FAMILY.options_of(ctx.config.model)
     k = ctx.state.get("k_t")
     if k is None:
         k = torch.zeros((), device=real.device)
@@ -150,8 +161,8 @@ def began_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
 
     # (3) Equilibrium: move k_t toward γ·L(x) = L(G(z)).
     loss_real, loss_fake = loss_real.detach(), loss_fake.detach()
-    balance = t.began_gamma * loss_real - loss_fake
-    ctx.state["k_t"] = update_k(k, loss_real, loss_fake, t.began_gamma, t.began_lambda_k)
+    balance = opts.gamma * loss_real - loss_fake
+    ctx.state["k_t"] = update_k(k, loss_real, loss_fake, opts.gamma, opts.lambda_k)
     return {
         "loss_d": loss_d.detach(),
         "loss_g": loss_g.detach(),
@@ -160,3 +171,23 @@ def began_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
         "k_t": k.detach().clone(),
         "m_global": loss_real + balance.abs(),
     }
+
+
+# What BEGAN's autoencoder D cannot use: it has no logit to smooth, and k_t balances G and D instead.
+_NOT_FOR_BEGAN = ("label_smoothing", "label_noise", "instance_noise", "r1_gamma", "feature_matching", "diffaugment")
+
+
+def check(config: RunConfig) -> None:
+    """Refuse the stabilisers BEGAN's autoencoder D does not take."""
+    t, m = config.train, config.model
+    used = [name for name in _NOT_FOR_BEGAN if getattr(t, name)]
+    if used or t.n_critic != 1 or m.minibatch_std:
+        names = used + (["n_critic"] if t.n_critic != 1 else []) + (["minibatch_std"] if m.minibatch_std else [])
+        raise FaceganError(f"BEGAN's autoencoder D does not take {', '.join(names)} (k_t balances G and D)")
+
+
+FAMILY = Family(
+    "began", build_generator, build_discriminator, began_step, options=BeganOptions, losses=("began",), check=check,
+    presets={"began": {"model": {"nz": 64, "latent": "uniform"}, "optim": {"lr_g": 1e-4, "lr_d": 1e-4},
+                       "train": {"loss": "began"}}},
+)

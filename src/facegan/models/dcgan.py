@@ -13,9 +13,11 @@ import math
 import torch
 from torch import nn
 
-from facegan.config import ModelConfig
+from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
-from facegan.stabilisers.layers import MinibatchStdDev
+from facegan.models.family import Family
+from facegan.training.losses import get_loss
+from facegan.training.stabilisers.layers import MinibatchStdDev
 
 RESOLUTIONS = (32, 64, 128)
 
@@ -124,3 +126,25 @@ def build_discriminator(cfg: ModelConfig) -> Discriminator:
     net = Discriminator(cfg.ndf, cfg.channels, cfg.resolution, cfg.leaky_slope, cfg.d_norm, cfg.minibatch_std)
     dcgan_init(net)
     return net
+
+
+def check(config: RunConfig) -> None:
+    """A loss whose penalty is per image (WGAN-GP) cannot go with BatchNorm in the critic."""
+    if get_loss(config.train.loss).per_image_penalty and config.model.d_norm in ("auto", "batch"):
+        raise FaceganError("WGAN-GP's gradient penalty is per image, which BatchNorm in the critic breaks; "
+                           "use --d-norm layer (or none)")
+
+
+# docs/models.md describes each preset; a preset that names a resolution pins it.
+FAMILY = Family(
+    "dcgan", build_generator, build_discriminator, check=check,
+    presets={
+        "dcgan": {},
+        "dcgan128": {"model": {"resolution": 128}},
+        "wgan-gp": {"model": {"d_norm": "layer"}, "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
+                    "train": {"loss": "wgan-gp", "n_critic": 5}},
+        "sngan": {"model": {"d_norm": "none", "spectral_norm": True},
+                  "optim": {"lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
+                  "train": {"loss": "hinge", "ema_decay": 0.999}},
+    },
+)

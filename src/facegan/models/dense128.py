@@ -16,7 +16,8 @@ from torch import nn
 
 from facegan.config import ModelConfig
 from facegan.errors import FaceganError
-from facegan.stabilisers.layers import MinibatchStdDev
+from facegan.models.family import Family
+from facegan.training.stabilisers.layers import MinibatchStdDev
 
 RESOLUTION = 128
 _D_FINAL = 6  # D's last feature map is 6×6 after one 3×3 and four strided 4×4 unpadded convs
@@ -92,3 +93,11 @@ def build_discriminator(cfg: ModelConfig) -> Discriminator:
     net = Discriminator(cfg.ndf, cfg.channels, cfg.leaky_slope, cfg.minibatch_std)
     keras_init(net)
     return net
+
+
+FAMILY = Family(
+    "dense128", build_generator, build_discriminator,
+    presets={"dense128": {"model": {"resolution": 128, "nz": 32, "ngf": 256, "ndf": 256, "leaky_slope": 0.3},
+                          "optim": {"name": "rmsprop", "lr_g": 1e-4, "lr_d": 1e-4, "grad_clip_value": 1.0},
+                          "train": {"label_noise": 0.05}}},
+)

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facegan import __version__
 from facegan.data.dataset import PreparedDataset, make_temp_sibling, publish_dir
 from facegan.errors import FaceganError
-from facegan.metrics_log import read_metrics
 from facegan.report.html import GENERATOR_TAG, Page, Picture, Section, Table, write_page
+from facegan.run.metrics_log import read_metrics
 from facegan.utils.images import make_grid, save_png
+from facegan.version import __version__
 
 log = logging.getLogger("facegan.report")
 
@@ -126,7 +126,7 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
             raise FaceganError(f"cannot read {path}: {exc}") from None
         return data if isinstance(data, dict) else {}
     try:
-        from facegan.checkpoint import load_checkpoint
+        from facegan.run.checkpoint import load_checkpoint
 
         return load_checkpoint(run_dir)["config"].to_dict()
     except FaceganError:
@@ -219,31 +219,34 @@ def _add_plot(b: _Build, section: Section, path: Path, caption: str) -> None:
 
 
 def _eval_section(b: _Build) -> None:
-    folder = b.run_dir / "eval"
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    from facegan.metrics.registry import headline_columns
+    from facegan.run.evals import eval_files, read_eval_file
+
+    files = eval_files(b.run_dir)
     if not files:
         return
-    section = Section("eval", "Evaluation", "Metrics from RUN/eval/*.json, one row per evaluation.")
+    section = Section("eval", "Evaluation", "Metrics from RUN/eval/*.json, one row per evaluation: first the "
+                      "headline number of each metric (labelled with its sample count), then every other number.")
     b.sections.append(section)
     rows: list[dict[str, Any]] = []
     for path in files:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            section.notes.append(f"{path.name} could not be read ({exc}); it is left out.")
-            continue
-        if not isinstance(data, dict):
-            section.notes.append(f"{path.name} is not a JSON object; it is left out.")
+        data = read_eval_file(path)
+        if "error" in data and len(data) == 1:
+            section.notes.append(f"{data['error']}; it is left out.")
             continue
         rows.append({"file": path.name, **data})
     rows.sort(key=lambda r: (r.get("step") if isinstance(r.get("step"), (int, float)) else math.inf, r["file"]))
     from facegan.report.plots import numeric_keys, plot_panels
 
-    keys = numeric_keys(rows, exclude=("step", "epoch"))
+    columns = headline_columns(rows)
+    headline = [metric.key for metric, _ in columns]
+    keys = [*headline, *(k for k in numeric_keys(rows, exclude=("step", "epoch", "images_seen"))
+                         if k not in headline)]
     if not keys:
         section.notes.append("The evaluation files hold no numeric metrics.")
         return
-    table = Table(["step", *keys, "file"],
+    titles = [label for _, label in columns] + keys[len(headline):]
+    table = Table(["step", *titles, "file"],
                   [[_fmt(r.get("step", "")), *(_fmt(r.get(k, "")) for k in keys), r["file"]] for r in rows],
                   align_numbers=True)
     section.tables.append(table)
@@ -254,8 +257,8 @@ def _eval_section(b: _Build) -> None:
 
 
 def _load_generator(b: _Build, device: str) -> Any:
-    from facegan.checkpoint import list_checkpoints
-    from facegan.sample import load_generator
+    from facegan.generation.sample import load_generator
+    from facegan.run.checkpoint import list_checkpoints
 
     if not list_checkpoints(b.run_dir):
         b.notes.append("The run has no checkpoint yet, so there are no generated faces or latent walks.")
@@ -393,20 +396,23 @@ def _run_section(b: _Build) -> None:
 
 
 def _facts(b: _Build) -> list[tuple[str, str]]:
+    from facegan.run.layout import record_images_seen
+
     last = b.records[-1] if b.records else {}
     facts: list[tuple[str, str]] = []
-    step, batch = last.get("step"), b.cfg("train", "batch_size")
+    step = last.get("step")
+    seen = record_images_seen(last, b.cfg("train", "batch_size"))
     if isinstance(step, int):
         facts.append(("step", f"{step:,}"))
-        if isinstance(batch, int):
-            facts.append(("images seen", f"{step * batch / 1000:,.1f}k"))
+        if seen is not None:
+            facts.append(("images seen", f"{seen / 1000:,.1f}k"))
     if isinstance(last.get("epoch"), int):
         facts.append(("epoch", str(last["epoch"])))
     elapsed = last.get("elapsed_s")
     if isinstance(elapsed, (int, float)):
         facts.append(("training time", _duration(float(elapsed))))
-    if isinstance(step, int) and isinstance(batch, int) and isinstance(elapsed, (int, float)) and elapsed > 0:
-        facts.append(("average speed", f"{step * batch / elapsed:,.0f} images/s"))
+    if seen is not None and isinstance(elapsed, (int, float)) and elapsed > 0:
+        facts.append(("average speed", f"{seen / elapsed:,.0f} images/s"))
     if b.cfg("train", "loss"):
         facts.append(("loss", str(b.cfg("train", "loss"))))
     for key, label in (("loss_d", "last Loss_D"), ("loss_g", "last Loss_G"), ("d_x", "last D(x)")):

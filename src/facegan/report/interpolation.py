@@ -8,14 +8,13 @@ import numpy as np
 import torch
 
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents, slerp
+from facegan.generation.latents import seeded_latents, slerp
+from facegan.generation.sample import LoadedGenerator
 from facegan.report.animation import save_gif
-from facegan.sample import LoadedGenerator
 from facegan.utils.images import make_grid, save_png
 
 MAX_ROWS = 64
 MAX_STEPS = 256
-BATCH = 256  # faces per forward pass of G
 
 
 def interpolation_latents(
@@ -29,15 +28,15 @@ def interpolation_latents(
 
 def interpolate(gen: LoadedGenerator, rows: int, steps: int, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
     """The faces of `rows` latent walks of `steps` faces each, as uint8 rows × steps × H × W × C."""
-    check_walk(rows, steps)
+    check_interpolation(rows, steps)
     model = gen.config.model
     z = interpolation_latents(model.nz, rows, steps, seed, model.latent, truncation).reshape(rows * steps, model.nz)
-    faces = np.concatenate([gen.images(chunk) for chunk in z.split(BATCH)])
+    faces = gen.generate(z)
     return faces.reshape(rows, steps, *faces.shape[1:])
 
 
-def check_walk(rows: int, steps: int) -> None:
-    """Walk sizes a user may ask for: 1-64 rows of 2-256 steps."""
+def check_interpolation(rows: int, steps: int) -> None:
+    """Interpolation sizes a user may ask for (`--interpolate`): 1-64 rows of 2-256 steps."""
     if not 1 <= rows <= MAX_ROWS:
         raise FaceganError(f"--interpolate must be between 1 and {MAX_ROWS} walks")
     if not 2 <= steps <= MAX_STEPS:

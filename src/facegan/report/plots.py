@@ -2,7 +2,7 @@
 
 Figures are built as `matplotlib.figure.Figure` objects drawn by `FigureCanvasAgg`, so nothing here selects
 a global backend or touches pyplot's figure registry; a program that uses pyplot itself is not disturbed.
-Every plot reads plain records (dicts from `facegan.metrics_log.read_metrics`), in which a non-finite value
+Every plot reads plain records (dicts from `facegan.run.metrics_log.read_metrics`), in which a non-finite value
 is `null`: such steps are marked with red ticks along the bottom of the axes rather than dropped silently.
 """
 
@@ -25,7 +25,8 @@ from matplotlib.transforms import blended_transform_factory
 from facegan.utils.atomic import atomic_write_bytes
 
 # Keys every facegan step writes; anything else numeric goes to the "other scalars" panel.
-STANDARD_KEYS = frozenset({"step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "images_per_s", "elapsed_s"})
+STANDARD_KEYS = frozenset({"step", "epoch", "images_seen", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2",
+                           "images_per_s", "elapsed_s"})
 MAX_PANELS = 12
 MAX_RAW_POINTS = 20_000  # raw lines are thinned past this many points (smoothing still uses every step)
 DPI = 110
@@ -174,7 +175,7 @@ HEALTH_EVENTS = ("rollback", "lr_changed")  # one step each: dotted lines; the o
 
 
 def mark_health(ax: Any, records: Sequence[Mapping[str, Any]]) -> None:
-    """The health checks' flags (facegan.health) along the top of `ax`: a band per state flag over the steps
+    """The health checks' flags (facegan.training.health) along the top of `ax`: a band per state flag over the steps
     since the check before the one that raised it, a dotted line per rollback; one legend entry per flag."""
     spans: dict[str, list[tuple[float, float]]] = {}
     previous = 0.0

@@ -22,13 +22,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from facegan import __version__
-from facegan.conditional import attr_pattern, describe_condition, parse_attr
 from facegan.errors import FaceganError
-from facegan.sample import LoadedGenerator, load_generator
+from facegan.generation.attributes import attr_pattern, describe_condition, parse_attr
+from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.serve.info import model_info
 from facegan.serve.pool import GenerationPool, PoolFullError
 from facegan.serve.render import MAX_FACES, FaceRenderer
+from facegan.version import __version__
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -93,8 +93,8 @@ def create_app(
     or auto (ONNX Runtime if installed and faster for one face, measured now).
     """
     gen = model if isinstance(model, LoadedGenerator) else load_generator(model, device=device)
-    if runtime != "torch":  # runtime onnx: G in ONNX Runtime; auto: there if it measures faster (facegan.export)
-        from facegan.export import choose_runtime
+    if runtime != "torch":  # onnx: G in ONNX Runtime; auto: there if it measures faster (generation.export)
+        from facegan.generation.export import choose_runtime
 
         gen = choose_runtime(gen, runtime)
     renderer = FaceRenderer(gen, chunk_sizes)
@@ -129,7 +129,7 @@ def create_app(
             "attributes); unnamed ones vary as in the data. Empty for an unconditional model"))
 
     def conditioned(z: Any, attr: str) -> Any:
-        """The latents with the labels `attr` asks for (facegan.conditional); 422 when the model cannot take them."""
+        """The latents with the labels `attr` asks for (generation.attributes); 422 when the model cannot take them."""
         try:
             labelled = renderer.with_attr(z, parse_attr(attr))  # a specific message for a wrong name or value
             if not re.search(pattern, attr):

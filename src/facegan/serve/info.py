@@ -1,4 +1,8 @@
-"""What the server knows about its model: config, step, dataset and metrics from RUN/eval/*.json, as plain JSON."""
+"""What the server knows about its model: config, step, dataset and metrics from RUN/eval/*.json, as plain JSON.
+
+`metrics` holds every eval file by stem (facegan.run.evals); `headline` the newest evaluation's number of each
+registered metric (facegan.metrics.registry), labelled with its sample count.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from facegan.sample import LoadedGenerator
+from facegan.generation.sample import LoadedGenerator
+from facegan.metrics.registry import headline_columns
+from facegan.run.evals import latest_eval, read_evals
+from facegan.run.layout import run_dir_of
 
 log = logging.getLogger("facegan.serve")
-
-MAX_EVAL_FILE_BYTES = 1 << 20  # an eval result bigger than this is not a summary; list it without its contents
-
-
-def run_dir_of(checkpoint: str | Path) -> Path | None:
-    """The run directory a checkpoint file sits in (RUN/checkpoints/step-N.pt), or None for a lone file."""
-    folder = Path(checkpoint).resolve().parent
-    if folder.name == "checkpoints" and (folder.parent / "config.json").is_file():
-        return folder.parent
-    return None
 
 
 def dataset_summary(path: str) -> dict[str, Any]:
@@ -40,19 +37,15 @@ def dataset_summary(path: str) -> dict[str, Any]:
 
 def eval_results(run_dir: Path | None) -> dict[str, Any]:
     """RUN/eval/*.json by file stem; a file that cannot be read is reported, not fatal."""
-    if run_dir is None or not (run_dir / "eval").is_dir():
+    return read_evals(run_dir) if run_dir is not None else {}
+
+
+def headline_metrics(run_dir: Path | None) -> dict[str, Any]:
+    """{label with sample count: number} of the newest evaluation, for every registered metric it holds."""
+    if run_dir is None:
         return {}
-    results: dict[str, Any] = {}
-    for path in sorted((run_dir / "eval").glob("*.json")):
-        try:
-            if path.stat().st_size > MAX_EVAL_FILE_BYTES:
-                results[path.stem] = {"error": f"{path.name} is over {MAX_EVAL_FILE_BYTES} bytes; not shown"}
-                continue
-            results[path.stem] = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            log.warning("cannot read %s: %s", path, exc)
-            results[path.stem] = {"error": f"cannot read {path.name}: {type(exc).__name__}"}
-    return results
+    _, newest = latest_eval(run_dir)
+    return {label: metric.headline(newest) for metric, label in headline_columns([newest])}
 
 
 def model_info(gen: LoadedGenerator) -> dict[str, Any]:
@@ -63,10 +56,11 @@ def model_info(gen: LoadedGenerator) -> dict[str, Any]:
         "checkpoint": str(gen.checkpoint),
         "run_dir": str(run_dir) if run_dir else None,
         "step": gen.step,
-        "images_seen": gen.step * config.train.batch_size,
+        "images_seen": gen.images_seen,
         "device": str(gen.device),
         "model": {k: getattr(config.model, k) for k in config.model.__dataclass_fields__},
         "dataset": dataset_summary(config.data.path),
         "metrics": eval_results(run_dir),
+        "headline": headline_metrics(run_dir),
         "config": config.to_dict(),
     }

@@ -20,10 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from facegan.conditional import labels_for
-from facegan.latents import seeded_latents, slerp
+from facegan.generation.attributes import labels_for
+from facegan.generation.latents import seeded_latents, slerp
+from facegan.generation.sample import LoadedGenerator
 from facegan.models.conditional import unknown_labels
-from facegan.sample import LoadedGenerator
 from facegan.utils.images import make_grid, png_bytes, resize_nearest, to_pil, to_uint8
 
 log = logging.getLogger("facegan.serve")

@@ -270,6 +270,10 @@ function showInfo(info) {
   row(list, "Checkpoint", info.checkpoint.split("/").slice(-3).join("/"));
   row(list, "Device", info.device);
   row(list, "Model id", info.model_id);
+  // the newest evaluation's headline numbers, one per registered metric (swd_10k, ...)
+  for (const [label, value] of Object.entries(info.headline || {})) {
+    row(list, label, typeof value === "number" ? String(Number(value.toPrecision(5))) : "n/a");
+  }
   const metrics = $("metrics");
   const names = Object.keys(info.metrics);
   if (names.length) {

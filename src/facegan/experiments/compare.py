@@ -3,7 +3,8 @@ style) of what differs between them, their length, time, images/s, final losses,
 loss curves overlaid.
 
 Evaluation numbers come from each run's newest RUN/eval/<step>.json (written by `facegan eval` or
-`--eval-every`); a run without one shows "-". Throughput is the run's images seen over its training time,
+`--eval-every`), one column per registered metric that any run has (facegan.metrics.registry); a run without
+one shows "-". Images seen come from metrics.jsonl; throughput is the run's images seen over its training time,
 so sampling and checkpointing count, as they do for a user waiting on the run.
 """
 
@@ -22,12 +23,12 @@ import numpy as np
 from PIL import Image
 
 from facegan.errors import FaceganError
-from facegan.metrics_log import read_metrics
+from facegan.metrics.registry import METRICS, headline_columns
+from facegan.run.evals import latest_eval
+from facegan.run.layout import config_path, metrics_path, record_images_seen
+from facegan.run.metrics_log import read_metrics
 from facegan.utils.atomic import atomic_write_bytes, atomic_write_text
 
-# Keys of an eval file, in order of preference, that hold the headline SWD and the fakes' face-detection rate.
-SWD_KEYS = ("swd",)
-FACE_RATE_KEYS = ("faces_fake",)
 TAIL_FRACTION = 0.1  # final losses: mean over the last 10 % of logged steps
 
 
@@ -45,9 +46,22 @@ class RunSummary:
     images_per_s: float | None
     loss_d: float | None
     loss_g: float | None
-    swd: float | None = None
-    face_rate: float | None = None
+    evaluation: dict[str, Any] = field(default_factory=dict, repr=False)  # the newest eval file
     eval_step: int | None = None
+
+    def score(self, name: str) -> float | None:
+        """The headline number of the registered metric `name` in the newest evaluation (None: not run)."""
+        return METRICS[name].headline(self.evaluation)
+
+    @property
+    def swd(self) -> float | None:
+        """The newest SWD ×1e3."""
+        return self.score("swd")
+
+    @property
+    def face_rate(self) -> float | None:
+        """The fakes' face-detection rate of the newest evaluation."""
+        return self.score("faces")
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -68,48 +82,24 @@ def _tail_mean(records: list[dict[str, Any]], key: str) -> float | None:
     return float(np.mean(tail))
 
 
-def _first_number(data: dict[str, Any], keys: Sequence[str]) -> float | None:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-def latest_eval(run_dir: Path) -> tuple[int | None, dict[str, Any]]:
-    """(step, contents) of the run's newest RUN/eval/<step>.json, or (None, {}) if it has none."""
-    found = []
-    for path in (run_dir / "eval").glob("*.json") if (run_dir / "eval").is_dir() else []:
-        if path.stem.isdigit():
-            found.append((int(path.stem), path))
-    for step, path in sorted(found, reverse=True):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(data, dict):
-            return step, data
-    return None, {}
-
-
 def summarise(run_dir: str | Path) -> RunSummary:
     """Read a run directory's config.json, metrics.jsonl and newest eval file."""
     run_dir = Path(run_dir)
     try:
-        config = json.loads((run_dir / "config.json").read_text())
+        config = json.loads(config_path(run_dir).read_text())
     except (OSError, json.JSONDecodeError):
         raise FaceganError(f"{run_dir} is not a facegan run (no readable config.json)") from None
-    records = read_metrics(run_dir / "metrics.jsonl")
+    records = read_metrics(metrics_path(run_dir))
     batch = int(config.get("train", {}).get("batch_size", 0))
     steps = int(records[-1]["step"]) if records else 0
     elapsed = records[-1].get("elapsed_s") if records else None
-    images = steps * batch
+    images = (record_images_seen(records[-1], batch) or 0) if records else 0
     eval_step, data = latest_eval(run_dir)
     return RunSummary(
         name=run_dir.name, run_dir=run_dir, config=config, records=records, steps=steps, images_seen=images,
         elapsed_s=elapsed, images_per_s=images / elapsed if elapsed else None,
         loss_d=_tail_mean(records, "loss_d"), loss_g=_tail_mean(records, "loss_g"),
-        swd=_first_number(data, SWD_KEYS), face_rate=_first_number(data, FACE_RATE_KEYS), eval_step=eval_step,
+        evaluation=data, eval_step=eval_step,
     )
 
 
@@ -131,14 +121,15 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def table_rows(summaries: Sequence[RunSummary]) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of the comparison table."""
     varying = varying_settings(summaries)
+    columns = headline_columns([s.evaluation for s in summaries])
     headers = ["run", *varying, "steps", "images seen", "train time (s)", "images/s", "loss_d (last 10%)",
-               "loss_g (last 10%)", "SWD ×1e3", "face rate (fakes)", "eval step"]
+               "loss_g (last 10%)", *(f"{metric.title} ({label})" for metric, label in columns), "eval step"]
     rows = []
     for s in summaries:
         flat = _flat(s.config)
         rows.append([s.name, *(_fmt(flat.get(k)) for k in varying), str(s.steps), str(s.images_seen),
-                     _fmt(s.elapsed_s, 3), _fmt(s.images_per_s, 3), _fmt(s.loss_d), _fmt(s.loss_g), _fmt(s.swd),
-                     _fmt(s.face_rate, 3), _fmt(s.eval_step)])
+                     _fmt(s.elapsed_s, 3), _fmt(s.images_per_s, 3), _fmt(s.loss_d), _fmt(s.loss_g),
+                     *(_fmt(metric.headline(s.evaluation)) for metric, _ in columns), _fmt(s.eval_step)])
     return headers, rows
 
 
@@ -174,12 +165,14 @@ def plot_losses_overlaid(summaries: Sequence[RunSummary], path: str | Path) -> P
         axes = fig.subplots(1, 2)
         for i, s in enumerate(summaries):
             batch = int(s.config.get("train", {}).get("batch_size", 1))
+            seen = np.array([record_images_seen(r, batch) or 0 for r in s.records], dtype=float)
             for ax, key in zip(axes, ("loss_d", "loss_g"), strict=True):
                 data = series(s.records, key)
                 ok = data.finite
                 if ok.any():
                     y = smooth(data.values, smoothing_window(int(ok.sum())))[ok]
-                    ax.plot(data.steps[ok] * batch / 1000, y, color=cmap(i % cmap.N), linewidth=1.6,
+                    x = _images_at(s.records, seen, data.steps[ok]) / 1000
+                    ax.plot(x, y, color=cmap(i % cmap.N), linewidth=1.6,
                             label=s.name if key == "loss_d" else None)
         for ax, title in zip(axes, ("Loss_D (smoothed)", "Loss_G (smoothed)"), strict=True):
             ax.set_title(title)
@@ -191,6 +184,12 @@ def plot_losses_overlaid(summaries: Sequence[RunSummary], path: str | Path) -> P
         fig.savefig(buffer, format="png", dpi=100)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
+
+
+def _images_at(records: list[dict[str, Any]], seen: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Images seen at each of `steps` (from the records' images_seen, or step × batch for older runs)."""
+    by_step = {int(r["step"]): value for r, value in zip(records, seen, strict=True) if isinstance(r.get("step"), int)}
+    return np.array([by_step.get(int(step), 0.0) for step in steps], dtype=float)
 
 
 def expand_runs(paths: Sequence[str | Path]) -> list[Path]:
@@ -226,15 +225,15 @@ def compare(run_dirs: Sequence[str | Path], out_dir: str | Path, title: str = "f
     plot_losses_overlaid(summaries, paths["losses"])
     with Image.open(paths["losses"]) as png:
         width, height = png.size
-    evaluated = sum(s.swd is not None for s in summaries)
+    evaluated = sum(s.eval_step is not None for s in summaries)
     page = Page(
         title=title,
         subtitle=f"{len(summaries)} runs compared",
         facts=[("runs", str(len(summaries))), ("evaluated", f"{evaluated} of {len(summaries)}"),
                ("settings that differ", ", ".join(varying_settings(summaries)) or "none")],
         notes=["Train time and images/s include sampling and checkpoints. Losses are means over the last 10 % of "
-               "logged steps. SWD (×1e3, lower is better) and the face rate come from each run's newest "
-               "RUN/eval/<step>.json; '-' means the run has not been evaluated."],
+               "logged steps. The metric columns (SWD ×1e3: lower is better) come from each run's newest "
+               "RUN/eval/<step>.json, labelled with their sample count; '-' means the run has not been evaluated."],
         sections=[
             Section("table", "Runs", tables=[Table(headers, rows, align_numbers=True)]),
             Section("losses", "Loss curves", "Every run's smoothed losses against images seen.",

@@ -52,7 +52,7 @@ def _record(data: bytes) -> bytes:
 
 def scalar_values(record: dict[str, Any]) -> dict[str, float]:
     """The TensorBoard scalars of one metrics.jsonl record: every number but the step, and each health flag 0/1."""
-    from facegan.health import FLAGS
+    from facegan.training.health import FLAGS
 
     scalars = {key: float(value) for key, value in record.items()
                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool)}

@@ -16,15 +16,14 @@ import torch
 from PIL import Image
 
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents, slerp
-from facegan.sample import LoadedGenerator
+from facegan.generation.latents import seeded_latents, slerp
+from facegan.generation.sample import LoadedGenerator
 from facegan.utils.atomic import atomic_write_bytes
 from facegan.utils.images import to_pil
 from facegan.utils.video import save_mp4
 
 MAX_KEYS = 64
 MAX_FRAMES = 600  # frames per segment
-BATCH = 256  # faces per forward pass of G
 FORMATS = (".gif", ".mp4")
 
 
@@ -61,16 +60,11 @@ def walk_latents(
     return loop_latents(seeded_latents(keys, nz, seed, distribution, truncation), frames)
 
 
-def faces_for(gen: LoadedGenerator, z: torch.Tensor) -> np.ndarray:
-    """G(z) in batches, as uint8 N×H×W×C."""
-    return np.concatenate([gen.images(chunk) for chunk in z.split(BATCH)])
-
-
 def walk_faces(gen: LoadedGenerator, keys: int = 4, frames: int = 24, seed: int = 0,
                truncation: float = 1.0) -> np.ndarray:
     """The K×F faces of a looping walk, uint8 (K·F)×H×W×C."""
     model = gen.config.model
-    return faces_for(gen, walk_latents(model.nz, keys, frames, seed, model.latent, truncation))
+    return gen.generate(walk_latents(model.nz, keys, frames, seed, model.latent, truncation))
 
 
 def enlarge(images: np.ndarray, size: int) -> np.ndarray:

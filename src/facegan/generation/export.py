@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents
-from facegan.sample import LoadedGenerator, load_generator
+from facegan.generation.latents import seeded_latents
+from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.utils.atomic import atomic_write_bytes
 
 log = logging.getLogger("facegan.export")

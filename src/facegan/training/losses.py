@@ -2,27 +2,41 @@
 
 `LOSSES` maps `--loss` names to pairs; `bce`, `hinge` and `lsgan` take D's real (and fake) targets so label
 smoothing and label noise apply to them. The regularisers (WGAN-GP's gradient penalty, R1) and feature
-matching are computed by the step (facegan.step) from these functions. BEGAN's loss lives with its step in
+matching are computed by the step (facegan.training.step) from these functions. BEGAN's loss lives with its step in
 facegan.models.began because it is a reconstruction loss, not a function of logits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-
-class AdversarialLoss(NamedTuple):
-    """`d(real_out, fake_out, real_target, fake_target)` and `g(fake_out)`, both scalar tensors."""
-
-    d: Callable[..., torch.Tensor]
-    g: Callable[[torch.Tensor], torch.Tensor]
-
-
 Target = torch.Tensor | float
+Penalty = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor, Any, Any], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A `--loss`: D's loss `d(real_out, fake_out, real_target, fake_target)` and G's loss `g(fake_out)` (or
+    `g(fake_out, real_out)` when `g_needs_real`), scalar tensors, plus what else it brings or needs."""
+
+    name: str
+    d: Callable[..., torch.Tensor] | None
+    g: Callable[..., torch.Tensor] | None
+    takes_labels: bool = False  # D's targets are labels: label smoothing and label noise apply
+    g_needs_real: bool = False  # G's loss also needs D(x) (relativistic losses such as RpGAN's)
+    penalty: Penalty | None = None  # penalty(netD, real_in, fake_in, train_config, generator) added to D's loss
+    per_image_penalty: bool = False  # the penalty is per image, which BatchNorm in D breaks (auto d_norm: layer)
+    family: str | None = None  # a loss only this family's own step computes (no d/g on logits)
+
+    def g_loss(self, fake_out: torch.Tensor, real_out: torch.Tensor | None = None) -> torch.Tensor:
+        """G's loss on D(G(z)) (and D(x) when the loss needs it)."""
+        assert self.g is not None, f"the {self.name} loss is computed by its family's step"
+        return self.g(fake_out, real_out) if self.g_needs_real else self.g(fake_out)
 
 
 def _target(value: Target, like: torch.Tensor) -> torch.Tensor:
@@ -78,18 +92,6 @@ def wgan_g(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
-LOSSES: dict[str, AdversarialLoss] = {
-    "bce": AdversarialLoss(bce_d, bce_g),
-    "hinge": AdversarialLoss(hinge_d, hinge_g),
-    "lsgan": AdversarialLoss(lsgan_d, lsgan_g),
-    "wgan-gp": AdversarialLoss(wgan_d, wgan_g),
-}
-# Losses whose D target is a label, so label smoothing and label noise mean something.
-LABEL_LOSSES = ("bce", "lsgan")
-# Every `--loss` name: the logit losses above, and BEGAN's reconstruction loss (its own step, family began).
-LOSS_NAMES = (*LOSSES, "began")
-
-
 def gradient_penalty(
     netD: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
     generator: torch.Generator | None = None,
@@ -116,3 +118,33 @@ def r1_penalty(netD: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor)
 def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
     """Salimans et al. 2016 §3.1: ‖E f(x) - E f(G(z))‖², f = D's last hidden features (real side detached)."""
     return (real_features.detach().float().flatten(1).mean(0) - fake_features.float().flatten(1).mean(0)).pow(2).sum()
+
+
+def wgan_gp_penalty(netD: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                    train: Any, generator: torch.Generator | None = None) -> torch.Tensor | float:
+    """λ·`gradient_penalty` with λ = train.gp_weight (0: none)."""
+    return train.gp_weight * gradient_penalty(netD, real, fake, generator) if train.gp_weight > 0 else 0.0
+
+
+def _registry(*losses: Loss) -> dict[str, Loss]:
+    return {loss.name: loss for loss in losses}
+
+
+LOSSES: dict[str, Loss] = _registry(
+    Loss("bce", bce_d, bce_g, takes_labels=True),
+    Loss("hinge", hinge_d, hinge_g),
+    Loss("lsgan", lsgan_d, lsgan_g, takes_labels=True),
+    Loss("wgan-gp", wgan_d, wgan_g, penalty=wgan_gp_penalty, per_image_penalty=True),
+    Loss("began", None, None, family="began"),  # L1 reconstruction: facegan.models.began's step
+)
+# Every `--loss` name.
+LOSS_NAMES = tuple(LOSSES)
+
+
+def get_loss(name: str) -> Loss:
+    """The registered loss called `name`, or one clear error."""
+    from facegan.errors import FaceganError
+
+    if name not in LOSSES:
+        raise FaceganError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+    return LOSSES[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from facegan.checkpoint import load_checkpoint
-from facegan.conditional import describe_condition, labels_for
 from facegan.config import RunConfig
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents
+from facegan.generation.attributes import describe_condition, labels_for
+from facegan.generation.latents import seeded_latents
 from facegan.models import build_generator
+from facegan.run.checkpoint import load_checkpoint
+from facegan.run.layout import images_seen
 from facegan.utils.device import resolve_device
 from facegan.utils.images import make_grid, save_png, to_uint8
+
+BATCH = 256  # latents per forward pass of G when generating many faces
+
+
+def in_batches(fn: Callable[[torch.Tensor], np.ndarray], z: torch.Tensor, batch_size: int = BATCH,
+               on_progress: Callable[[int], object] | None = None) -> np.ndarray:
+    """`fn` (G(z) as uint8 N×H×W×C) over `z` in chunks of `batch_size`, concatenated: many faces, bounded memory."""
+    parts = []
+    for chunk in z.split(batch_size):
+        parts.append(fn(chunk))
+        if on_progress is not None:
+            on_progress(len(parts[-1]))
+    return np.concatenate(parts)
 
 
 @dataclass
@@ -29,6 +44,7 @@ class LoadedGenerator:
     step: int
     checkpoint: str
     device: torch.device
+    images_seen: int = 0  # real images D had seen at the checkpoint
 
     def latents(self, n: int, seed: int, truncation: float = 1.0) -> torch.Tensor:
         """The seeded latents (the same on every machine), scaled toward the mean by `truncation`."""
@@ -50,6 +66,12 @@ class LoadedGenerator:
             return to_uint8(self.netG(z.to(self.device)))
         return to_uint8(self.netG(z.to(self.device), labels.to(self.device)))
 
+    def generate(self, z: torch.Tensor, attr: dict[str, int] | None = None, batch_size: int = BATCH,
+                 on_progress: Callable[[int], object] | None = None) -> np.ndarray:
+        """G(z) for any number of latents, in batches, as uint8 N×H×W×C; `attr` as in `sample`."""
+        return in_batches(lambda chunk: self.images(chunk, self.labels(len(chunk), attr)), z, batch_size,
+                          on_progress)
+
     def sample(self, n: int, seed: int = 0, truncation: float = 1.0, attr: dict[str, int] | None = None) -> np.ndarray:
         """n faces for `seed` as uint8 N×H×W×C; the same seed gives the same faces.
 
@@ -70,7 +92,10 @@ def load_generator(path: str | Path, device: str = "cpu") -> LoadedGenerator:
         raise FaceganError(f"{ckpt['path']}: weights do not fit the model its config describes ({exc})") from None
     target = resolve_device(device)
     netG.to(target).eval().requires_grad_(False)
-    return LoadedGenerator(netG=netG, config=config, step=int(ckpt["step"]), checkpoint=ckpt["path"], device=target)
+    step = int(ckpt["step"])
+    seen = int(ckpt.get("images_seen", images_seen(step, config.train.batch_size)))  # 0.1.0 checkpoints: derived
+    return LoadedGenerator(netG=netG, config=config, step=step, checkpoint=ckpt["path"], device=target,
+                           images_seen=seen)
 
 
 def _generator_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:

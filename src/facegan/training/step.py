@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from facegan.config import RunConfig
-from facegan.losses import LOSSES, feature_matching_loss, gradient_penalty, r1_penalty
-from facegan.stabilisers import d_targets, d_view
+from facegan.training.losses import LOSSES, Loss, feature_matching_loss, r1_penalty
+from facegan.training.stabilisers import d_targets, d_view
 
 
 @dataclass
@@ -30,7 +30,7 @@ class StepContext:
     latents: Callable[[int], torch.Tensor]
     autocast: Callable[[], Any] = contextlib.nullcontext
     state: dict[str, torch.Tensor] = field(default_factory=dict)
-    scaler: torch.amp.GradScaler | None = None  # set for --precision fp16 (facegan.precision)
+    scaler: torch.amp.GradScaler | None = None  # set for --precision fp16 (facegan.training.precision)
     noise: torch.Generator | None = None  # draws of the stabilisers (augmentation, label noise), checkpointed
     step: int = 0  # steps done before this one (the loop sets it): n_critic and annealing schedules use it
 
@@ -72,12 +72,13 @@ def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
         real_out = ctx.netD(real_in).float()
         fake_out = ctx.netD(fake_in).float()
     loss_d = loss.d(real_out, fake_out, *d_targets(t, real.shape[0], real.device, ctx.noise))
-    loss_d = loss_d + _d_penalties(ctx, real_in, fake_in)
+    loss_d = loss_d + _d_penalties(ctx, loss, real_in, fake_in)
     ctx.backward_step(loss_d, ctx.optD)
 
     # (2) Update G: maximise log D(G(z)) (the non-saturating loss), or match D's features of real images.
     if g_turn:
         ctx.optG.zero_grad(set_to_none=True)
+        real_out_g = None
         with ctx.autocast(), frozen(ctx.netD):
             if t.feature_matching:
                 gen_out, gen_features = ctx.netD(_d_view(ctx, fake), with_features=True)
@@ -85,12 +86,16 @@ def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
                     _, real_features = ctx.netD(real_in, with_features=True)
             else:
                 gen_out = ctx.netD(_d_view(ctx, fake))
+                if loss.g_needs_real:  # relativistic: G's loss compares D(G(z)) with D(x) of the updated D
+                    with torch.no_grad():
+                        real_out_g = ctx.netD(real_in).float()
         gen_out = gen_out.float()
-        loss_g = feature_matching_loss(real_features, gen_features) if t.feature_matching else loss.g(gen_out)
+        loss_g = (feature_matching_loss(real_features, gen_features) if t.feature_matching
+                  else loss.g_loss(gen_out, real_out_g))
         ctx.backward_step(loss_g, ctx.optG)
     else:
         gen_out = fake_out
-        loss_g = loss.g(fake_out.detach())
+        loss_g = loss.g_loss(fake_out.detach(), real_out.detach())
 
     return {
         "loss_d": loss_d.detach(),
@@ -123,12 +128,12 @@ def _d_view(ctx: StepContext, images: torch.Tensor) -> torch.Tensor:
     return d_view(images, ctx.config.train, ctx.step, ctx.noise)
 
 
-def _d_penalties(ctx: StepContext, real_in: torch.Tensor, fake_in: torch.Tensor) -> torch.Tensor | float:
-    """WGAN-GP's gradient penalty (loss wgan-gp) and the R1 penalty (r1_gamma > 0), in float32; 0 if none."""
+def _d_penalties(ctx: StepContext, loss: Loss, real_in: torch.Tensor, fake_in: torch.Tensor) -> torch.Tensor | float:
+    """The loss's own penalty (WGAN-GP's gradient penalty) and the R1 penalty (r1_gamma > 0), in float32; 0 if none."""
     t = ctx.config.train
     total: torch.Tensor | float = 0.0
-    if t.loss == "wgan-gp" and t.gp_weight > 0:
-        total = total + t.gp_weight * gradient_penalty(ctx.netD, real_in, fake_in, ctx.noise)
+    if loss.penalty is not None:
+        total = total + loss.penalty(ctx.netD, real_in, fake_in, t, ctx.noise)
     if t.r1_gamma > 0:
         total = total + t.r1_gamma / 2 * r1_penalty(ctx.netD, real_in)
     return total

@@ -2,12 +2,12 @@
 
 A grid is `KEY=V1,V2 ...`; KEY is a short name (`beta1`, `slope`, `batch`, `lr`, ...: see ALIASES), a
 `section.field` of the run config (`model.ngf`, `train.loss`), or a field name found in one section only.
-Every combination becomes the run directory SWEEP/<key-value_...>, trained with `facegan.train.train` from the
+Every combination becomes the run directory SWEEP/<key-value_...>, trained with `facegan.training.loop.train` from the
 same preset, data, seed and fixed overrides, for `--steps` steps and/or `--budget-minutes` of training time
-each. After training, each run's final checkpoint is evaluated (`facegan.metrics.runner.evaluate`: SWD and
+each. After training, each run's final checkpoint is evaluated (`facegan.metrics.evaluation.evaluate`: SWD and
 the face-detection rate of `eval_n` fakes, into RUN/eval/<step>.json). Runs already in SWEEP are kept (and
 evaluated if they were not), so an interrupted sweep continues where it stopped. SWEEP/sweep.json records the
-plan; the comparison (facegan.compare) is written to SWEEP/compare.{md,csv,html}.
+plan; the comparison (facegan.experiments.compare) is written to SWEEP/compare.{md,csv,html}.
 """
 
 from __future__ import annotations
@@ -19,18 +19,20 @@ import logging
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from facegan.checkpoint import list_checkpoints
 from facegan.config import BUDGET_ONLY_STEPS, RunConfig
 from facegan.errors import FaceganError
-from facegan.stabilisers import check_stabilisers
+from facegan.run.checkpoint import list_checkpoints
 from facegan.utils.atomic import atomic_write_text
+
+# The training loop's `train(config, run_dir, show_progress=...)`, passed in by the CLI.
+Trainer = Callable[..., Any]
 
 log = logging.getLogger("facegan.sweep")
 
@@ -96,11 +98,27 @@ def resolve_key(key: str) -> tuple[tuple[str, str], ...]:
         found = [s for s in SECTIONS if key in fields[s]]
         if len(found) == 1:
             return ((found[0], key),)
+    name = key.removeprefix("model.").removeprefix("options.")
+    if name in _family_options() and (not dot or key.startswith("model.")):
+        return (("model", name),)  # a family's option: build_config files it under model.options
     raise FaceganError(f"unknown grid key {key!r}: use {', '.join(ALIASES)}, or section.field (e.g. model.ngf)")
 
 
+def _family_options() -> dict[str, Any]:
+    """The option specs of every registered family, by option name."""
+    from facegan.models import FAMILIES
+    from facegan.models.family import option_specs
+
+    return {name: spec for family in FAMILIES.values() if family.options is not None
+            for name, spec in option_specs(family.options).items()}
+
+
 def _typed(section: str, name: str, text: str) -> Any:
-    """`text` as the type of the config field (bool, int, float or str)."""
+    """`text` as the type of the config field (bool, int, float or str) or of the family option."""
+    if section == "model" and not hasattr(RunConfig().model, name):
+        from facegan.models.family import parse_option
+
+        return parse_option(_family_options()[name], text, f"model.options.{name}")
     default = getattr(getattr(RunConfig(), section), name)
     try:
         if isinstance(default, bool):
@@ -149,7 +167,7 @@ def plan_sweep(
     fixed: dict[str, dict[str, Any]] | None = None, budget_minutes: float | None = None, steps: int | None = None,
 ) -> list[PlannedRun]:
     """The configs of every combination, all checked before any training starts."""
-    from facegan.train import config_for_data
+    from facegan.training.configure import check_config, config_for_data
 
     length: dict[str, Any] = {}
     if budget_minutes is not None:
@@ -162,7 +180,7 @@ def plan_sweep(
     planned = []
     for settings in combinations(grid):
         config = config_for_data(preset, data, _merge({"train": length}, fixed or {}, overrides_for(settings)))
-        check_stabilisers(config)
+        check_config(config)
         planned.append(PlannedRun(run_name(settings), settings, config))
     return planned
 
@@ -173,8 +191,8 @@ DEFAULT_EVAL_METRICS = "swd,faces"
 
 def evaluate_run(run_dir: str | Path, n: int, metrics: str = DEFAULT_EVAL_METRICS) -> None:
     """Evaluate a run's newest checkpoint into RUN/eval/<step>.json unless that file exists already."""
-    from facegan.checkpoint import load_checkpoint
-    from facegan.metrics.runner import eval_path, evaluate
+    from facegan.metrics.evaluation import eval_path, evaluate
+    from facegan.run.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(run_dir)
     if eval_path(run_dir, ckpt["step"]).exists():
@@ -182,12 +200,11 @@ def evaluate_run(run_dir: str | Path, n: int, metrics: str = DEFAULT_EVAL_METRIC
     evaluate(run_dir, n=n, metrics=metrics, device=ckpt["config"].train.device, show_progress=False)
 
 
-def _train_one(config: dict[str, Any], run_dir: str, threads: int, eval_n: int = 0,
+def _train_one(train: Trainer, config: dict[str, Any], run_dir: str, threads: int, eval_n: int = 0,
                eval_metrics: str = DEFAULT_EVAL_METRICS) -> str:
     """Train (and evaluate) one run in a worker process (`jobs` > 1) with its share of the CPU threads."""
     import torch
 
-    from facegan.train import train
     from facegan.utils.logs import setup_logging
 
     setup_logging()
@@ -203,13 +220,12 @@ def _done(run_dir: Path) -> bool:
 
 
 def run_sweep(
-    planned: Sequence[PlannedRun], out_dir: str | Path, jobs: int = 1, compare_runs: bool = True,
+    planned: Sequence[PlannedRun], out_dir: str | Path, train: Trainer, jobs: int = 1, compare_runs: bool = True,
     description: dict[str, Any] | None = None, eval_n: int = 0, eval_metrics: str = DEFAULT_EVAL_METRICS,
 ) -> SweepResult:
-    """Train the planned runs into `out_dir` (`jobs` at a time), skipping finished ones, evaluate them
-    (`eval_n` fakes; 0: no evaluation), then compare them."""
-    from facegan.train import train
-
+    """Train the planned runs into `out_dir` with `train` (`facegan.training.loop.train`, given by the caller:
+    only the CLI and the API import the loop), `jobs` at a time, skipping finished ones, evaluate them (`eval_n`
+    fakes; 0: no evaluation), then compare them."""
     if jobs < 1:
         raise FaceganError("--jobs must be at least 1")
     if eval_n < 0 or eval_n == 1:
@@ -236,7 +252,7 @@ def run_sweep(
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_train_one, p.config.to_dict(), str(out_dir / p.name), threads, eval_n,
+            futures = {pool.submit(_train_one, train, p.config.to_dict(), str(out_dir / p.name), threads, eval_n,
                                    eval_metrics): p for p in todo}
             for future, plan in futures.items():
                 log.info("%s: %s", plan.name, future.result())
@@ -248,14 +264,14 @@ def run_sweep(
     runs = [out_dir / p.name for p in planned]
     comparison: dict[str, Path] = {}
     if compare_runs:
-        from facegan.compare import compare
+        from facegan.experiments.compare import compare
 
         comparison = compare(runs, out_dir, title=f"facegan sweep {out_dir.name}")
     return SweepResult(out_dir=out_dir, runs=runs, comparison=comparison)
 
 
 def sweep(
-    grid_items: Sequence[str], data: str | Path, out_dir: str | Path, preset: str = "dcgan",
+    grid_items: Sequence[str], data: str | Path, out_dir: str | Path, train: Trainer, preset: str = "dcgan",
     fixed_items: Sequence[str] = (), budget_minutes: float | None = None, steps: int | None = None, jobs: int = 1,
     eval_n: int = DEFAULT_EVAL_N, eval_metrics: str = DEFAULT_EVAL_METRICS,
 ) -> SweepResult:
@@ -273,4 +289,4 @@ def sweep(
                    "budget_minutes": budget_minutes, "steps": steps, "jobs": jobs, "eval_n": eval_n,
                    "eval_metrics": eval_metrics}
     log.info("sweep of %d runs into %s", len(planned), out_dir)
-    return run_sweep(planned, out_dir, jobs, description=description, eval_n=eval_n, eval_metrics=eval_metrics)
+    return run_sweep(planned, out_dir, train, jobs, description=description, eval_n=eval_n, eval_metrics=eval_metrics)

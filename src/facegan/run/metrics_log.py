@@ -1,4 +1,8 @@
-"""RUN/metrics.jsonl: one JSON line per training step, buffered on the device and written every N steps."""
+"""RUN/metrics.jsonl: one JSON line per training step, buffered on the device and written every N steps.
+
+Every line holds `step`, `epoch` and `images_seen` (real images D has seen, all processes together), then the
+step's values (loss_d, loss_g, D(x) as d_x, ...), health notes, and the flush's images_per_s and elapsed_s.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ class MetricsLog:
 
     def __init__(self, path: str | Path, resume_step: int | None = None) -> None:
         self.path = Path(path)
-        self._steps: list[tuple[int, int]] = []
+        self._steps: list[tuple[int, int, int | None]] = []
         self._values: list[dict[str, torch.Tensor]] = []
         self._notes: list[dict[str, Any] | None] = []
         if resume_step is not None and self.path.exists():
@@ -45,9 +49,9 @@ class MetricsLog:
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def add(self, step: int, epoch: int, values: dict[str, torch.Tensor],
-            notes: dict[str, Any] | None = None) -> None:
+            notes: dict[str, Any] | None = None, images_seen: int | None = None) -> None:
         """Remember one step's scalars (still on the device) and plain JSON `notes` for its line only."""
-        self._steps.append((step, epoch))
+        self._steps.append((step, epoch, images_seen))
         self._values.append(values)
         self._notes.append(notes)
 
@@ -58,8 +62,8 @@ class MetricsLog:
         keys = list(self._values[0])
         table = torch.stack([torch.stack([v[k].float() for k in keys]) for v in self._values]).cpu().tolist()
         lines, record = [], None
-        for (step, epoch), row, notes in zip(self._steps, table, self._notes, strict=True):
-            record = {"step": step, "epoch": epoch}
+        for (step, epoch, seen), row, notes in zip(self._steps, table, self._notes, strict=True):
+            record = {"step": step, "epoch": epoch, **({"images_seen": seen} if seen is not None else {})}
             record.update({k: _plain(x) for k, x in zip(keys, row, strict=True)})
             record.update(notes or {})
             record.update(extra)

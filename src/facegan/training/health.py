@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan.checkpoint import list_checkpoints
 from facegan.errors import FaceganError
+from facegan.run.checkpoint import list_checkpoints
 
 if TYPE_CHECKING:
-    from facegan.train import TrainingRun
+    from facegan.training.loop import TrainingRun
 
 log = logging.getLogger("facegan.health")
 

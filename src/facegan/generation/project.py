@@ -33,11 +33,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from facegan.checkpoint import load_checkpoint
 from facegan.errors import FaceganError
-from facegan.latents import seeded_latents, slerp
+from facegan.generation.latents import seeded_latents, slerp
+from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.models import build_models
-from facegan.sample import LoadedGenerator, load_generator
+from facegan.run.checkpoint import load_checkpoint
 from facegan.utils.atomic import atomic_write_bytes, atomic_write_text
 from facegan.utils.images import make_grid, save_png, to_uint8
 from facegan.utils.progress import progress_bar
@@ -267,7 +267,7 @@ def write_projection(
 ) -> ProjectionFiles:
     """Project `photo` into the run's latent space and write target.png, reconstruction.png, latent.npy,
     strip.png (before/after), walk.gif (a random face to the photo's) and projection.json into `out_dir`."""
-    from facegan.walk import enlarge, save_gif
+    from facegan.generation.walk import enlarge, save_gif
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

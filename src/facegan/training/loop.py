@@ -11,72 +11,34 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from facegan import conditional, distributed, tensorboard
-from facegan.checkpoint import checkpoint_path, load_checkpoint, prune_checkpoints, save_checkpoint
 from facegan.config import RunConfig, current_versions
 from facegan.data.dataset import BatchIterator, PreparedDataset
 from facegan.errors import FaceganError
-from facegan.health import HealthMonitor
-from facegan.latents import draw_latents, seeded_latents
-from facegan.metrics_log import MetricsLog
+from facegan.generation.latents import draw_latents, seeded_latents
 from facegan.models import build_models, get_family
-from facegan.optim import build_optimizers
-from facegan.precision import configure_backends, resolve_speed
-from facegan.stabilisers import check_stabilisers, make_ema, update_ema
-from facegan.step import StepContext
-from facegan.utils.images import make_grid, save_png, to_uint8
+from facegan.run.checkpoint import checkpoint_path, load_checkpoint
+from facegan.run.layout import append_runtime, checkpoint_dir, config_path, metrics_path, samples_dir
+from facegan.run.metrics_log import MetricsLog
+from facegan.run.state import Hook, TrainingRun, TrainResult, restore, save_run_checkpoint, write_fixed_samples
+from facegan.training import conditioning, distributed, tensorboard
+from facegan.training.configure import check_config, check_model_fits_data
+from facegan.training.health import HealthMonitor
+from facegan.training.optim import build_optimizers
+from facegan.training.precision import configure_backends, resolve_speed
+from facegan.training.stabilisers import make_ema, update_ema
+from facegan.training.step import StepContext
 from facegan.utils.progress import progress_bar
 
 log = logging.getLogger("facegan.train")
 
 FIXED_LATENTS = 64
-
-
-@dataclass
-class TrainingRun:
-    """The live state of a run; hooks receive it after every step."""
-
-    config: RunConfig
-    run_dir: Path
-    device: torch.device
-    netG: nn.Module
-    netD: nn.Module
-    optG: torch.optim.Optimizer
-    optD: torch.optim.Optimizer
-    noise: torch.Generator
-    fixed_latents: torch.Tensor
-    dataset: PreparedDataset
-    state: dict[str, torch.Tensor] = field(default_factory=dict)
-    step: int = 0
-    epoch: int = 0
-    elapsed_s: float = 0.0
-    last_record: dict[str, Any] | None = None
-    scaler: torch.amp.GradScaler | None = None  # fp16's loss scale (checkpointed)
-    dist: distributed.DistEnv = distributed.SINGLE  # this process's place in a torchrun job
-    netG_ema: nn.Module | None = None  # EMA of G's weights when train.ema_decay > 0 (checkpointed as "G_ema")
-
-
-# Hooks run on rank 0 only under torchrun; `run.netG`/`run.netD` are the plain modules (no DDP/compile wrapper).
-Hook = Callable[[TrainingRun], None]
-
-
-@dataclass
-class TrainResult:
-    """How a call to `train` ended."""
-
-    run_dir: Path
-    step: int
-    status: str  # "finished" or "interrupted"
-    checkpoint: Path | None
-    rank: int = 0  # the process's rank under torchrun (only rank 0 writes files)
 
 
 class StopRequest:
@@ -114,99 +76,10 @@ class StopRequest:
 
 
 def _prepare_run_dir(run_dir: Path) -> None:
-    if (run_dir / "config.json").exists():
+    if config_path(run_dir).exists():
         raise FaceganError(f"{run_dir} already holds a run; use `--resume {run_dir}` or another --out")
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
-
-
-def check_model_fits_data(config: RunConfig, dataset: PreparedDataset) -> None:
-    """The model's resolution and channels must be the dataset's, and its condition labels the dataset's."""
-    m = config.model
-    if (m.resolution, m.channels) != (dataset.resolution, dataset.channels):
-        raise FaceganError(
-            f"the model is {m.resolution} px × {m.channels} channels but {dataset.path} holds "
-            f"{dataset.resolution} px × {dataset.channels}; prepare the data with --res {m.resolution} "
-            f"--channels {m.channels}, or pick a model of the data's size"
-        )
-    conditional.check_condition(config, dataset)  # fills model.condition_levels from the labels
-
-
-def write_fixed_samples(run: TrainingRun, name: str | None = None) -> Path:
-    """G's output on the run's fixed latents as an 8×8 grid in RUN/samples/ (G, or G_ema when kept, in eval mode)."""
-    netG = run.netG_ema if run.netG_ema is not None else getattr(run.netG, "module", run.netG)
-    was_training = netG.training
-    netG.eval()
-    with torch.no_grad():
-        images = netG(run.fixed_latents.to(run.device))
-    netG.train(was_training)
-    path = run.run_dir / "samples" / (name or f"step-{run.step:08d}.png")
-    save_png(make_grid(to_uint8(images), nrow=8), path)
-    return path
-
-
-def rng_state(run: TrainingRun) -> dict[str, torch.Tensor]:
-    """Every random state the loop draws from, for exact resume."""
-    states = {"torch": torch.get_rng_state(), "noise": run.noise.get_state()}
-    if run.device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(run.device)
-    return states
-
-
-def save_run_checkpoint(run: TrainingRun, keep: int) -> Path:
-    """Checkpoint G, D, both optimisers, step, epoch, RNG states and the config; keep the newest `keep`."""
-    path = checkpoint_path(run.run_dir, run.step)
-    save_checkpoint(path, checkpoint_payload(run))
-    prune_checkpoints(run.run_dir, keep)
-    return path
-
-
-def checkpoint_payload(run: TrainingRun) -> dict[str, Any]:
-    """Everything a step checkpoint holds (also used for RUN/checkpoints/best.pt)."""
-    return {
-        "family": run.config.model.family,
-        "config": run.config.to_dict(),
-        "step": run.step,
-        "epoch": run.epoch,
-        "elapsed_s": run.elapsed_s,
-        "G": getattr(run.netG, "module", run.netG).state_dict(),
-        "D": getattr(run.netD, "module", run.netD).state_dict(),
-        "optG": run.optG.state_dict(),
-        "optD": run.optD.state_dict(),
-        "rng": rng_state(run),
-        "state": dict(run.state),
-        "fixed_latents": run.fixed_latents,
-        **({"scaler": run.scaler.state_dict()} if run.scaler is not None else {}),
-        **({"G_ema": run.netG_ema.state_dict()} if run.netG_ema is not None else {}),
-    }
-
-
-def _restore(run: TrainingRun, ckpt: dict[str, Any]) -> None:
-    run.netG.load_state_dict(ckpt["G"])
-    run.netD.load_state_dict(ckpt["D"])
-    run.optG.load_state_dict(ckpt["optG"])
-    run.optD.load_state_dict(ckpt["optD"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    run.noise.set_state(ckpt["rng"]["noise"])
-    if "cuda" in ckpt["rng"] and run.device.type == "cuda":
-        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], run.device)
-    run.state.update({k: v.to(run.device) for k, v in ckpt["state"].items()})
-    run.fixed_latents = ckpt["fixed_latents"]
-    if run.scaler is not None and ckpt.get("scaler"):
-        run.scaler.load_state_dict(ckpt["scaler"])
-    if run.netG_ema is not None:  # a run that turns EMA on at resume starts it from G
-        run.netG_ema.load_state_dict(ckpt.get("G_ema") or ckpt["G"])
-    run.step, run.epoch, run.elapsed_s = ckpt["step"], ckpt["epoch"], ckpt["elapsed_s"]
-
-
-def resume_config(run_dir: str | Path, steps: int | None = None, epochs: int | None = None) -> RunConfig:
-    """The config of a run's newest checkpoint, with its length optionally extended."""
-    config = load_checkpoint(run_dir)["config"]
-    if steps is not None:
-        config.train.steps = steps
-    if epochs is not None:
-        config.train.epochs, config.train.steps = epochs, 0
-    return config
+    samples_dir(run_dir).mkdir(parents=True, exist_ok=True)
+    checkpoint_dir(run_dir).mkdir(exist_ok=True)
 
 
 def train(
@@ -218,7 +91,7 @@ def train(
 ) -> TrainResult:
     """Train (or, with `resume`, continue) the run in `run_dir`; returns how it ended.
 
-    Under torchrun every process calls this and they train as one job (facegan.distributed); a process group
+    Under torchrun every process calls this and they train as one job (facegan.training.distributed); a process group
     the caller already set up is used as it is.
     """
     run_dir = Path(run_dir)
@@ -243,11 +116,11 @@ def _train(
     if env.is_main:  # only rank 0 writes files
         if ckpt is None:
             _prepare_run_dir(run_dir)
-        config.save(run_dir / "config.json")
+        config.save(config_path(run_dir))
 
     dataset = PreparedDataset.open(config.data.path)
     check_model_fits_data(config, dataset)
-    check_stabilisers(config)
+    check_config(config)
     speed = resolve_speed(config.train.precision, config.train.channels_last, config.train.compile, device)
     configure_backends(device)
     rank_batch = distributed.check_batch(config.train.batch_size, env)
@@ -268,7 +141,7 @@ def _train(
         netG_ema=make_ema(netG) if config.train.ema_decay > 0 else None,
     )
     if ckpt is not None:
-        _restore(run, ckpt)
+        restore(run, ckpt)
         log.info("resuming %s at step %d", run_dir, run.step)
     # The step sees G and D through DDP (gradient averaging) and torch.compile; the run keeps the plain modules.
     stepG, stepD = (speed.compiled(distributed.wrap_ddp(net, device, env)) for net in (netG, netD))
@@ -277,7 +150,7 @@ def _train(
                             rank=env.rank, world_size=env.world_size)
     per_epoch = batches.batches_per_epoch
     total = config.train.steps or config.train.epochs * per_epoch
-    family = conditional.for_training(get_family(config.model.family), config, batches)  # labels ride along
+    family = conditioning.for_training(get_family(config.model.family), config, batches)  # labels ride along
     # Every rank draws the latents of the whole global batch from the same generator and takes its share,
     # so a torchrun job sees the latents one process would (and resumes from rank 0's generator state).
     ctx = StepContext(
@@ -286,8 +159,11 @@ def _train(
             draw_latents(n * env.world_size, config.model.nz, config.model.latent, run.noise), env),
         autocast=speed.autocast, scaler=run.scaler, noise=run.noise,
     )
-    metrics = (MetricsLog(run_dir / "metrics.jsonl", resume_step=run.step if ckpt is not None else None)
+    metrics = (MetricsLog(metrics_path(run_dir), resume_step=run.step if ckpt is not None else None)
                if env.is_main else None)
+    if env.is_main:  # what this start really used, beside config.json's wishes (auto → bf16, say)
+        append_runtime(run_dir, {"step": run.step, "device": str(device), **asdict(speed, dict_factory=_plain),
+                                 "processes": env.world_size, "rank_batch_size": rank_batch})
     cadence = config.train
     status = "finished"
     log.info("training %s (%d px, %d ch) on %s: %d steps of %d images, %d steps per epoch",
@@ -295,7 +171,7 @@ def _train(
              cadence.batch_size, per_epoch)
     log.info("%s%s", speed.describe(), f"; {env.world_size} processes of {rank_batch} images" * env.is_distributed)
 
-    health = HealthMonitor(run)  # NaN/inf, D saturation and collapse checks (facegan.health)
+    health = HealthMonitor(run)  # NaN/inf, D saturation and collapse checks (facegan.training.health)
     hooks = tensorboard.with_hook(hooks, config, run_dir)  # + the TensorBoard writer with train.tensorboard
     bar = progress_bar(total, "train", initial=run.step, unit="step", enabled=show_progress and env.is_main)
     stopping = distributed.StopAgreement(env, device, cadence.log_every)
@@ -321,7 +197,7 @@ def _train(
                     if last:
                         break
                     continue
-                metrics.add(run.step, run.epoch, values, notes)
+                metrics.add(run.step, run.epoch, values, notes, images_seen=run.images_seen)
                 if run.step % cadence.log_every == 0 or last:
                     now = time.perf_counter()
                     images_per_s = (run.step - window_step) * cadence.batch_size / max(now - window_start, 1e-9)
@@ -365,20 +241,6 @@ def _postfix(record: dict[str, Any] | None) -> dict[str, str]:
             "D(x)": fmt("d_x"), "D(G(z))": fmt("d_g_z2"), "img/s": fmt("images_per_s")}
 
 
-def config_for_data(
-    preset: str, data_path: str | Path, overrides: dict[str, dict[str, Any]] | None = None
-) -> RunConfig:
-    """A config from a preset and overrides whose model size is the dataset's (a preset's pinned size must match)."""
-    from facegan.config import PRESETS, build_config
-
-    dataset = PreparedDataset.open(data_path)
-    overrides = {k: dict(v) for k, v in (overrides or {}).items()}
-    overrides.setdefault("data", {})["path"] = str(data_path)
-    pinned = PRESETS.get(preset, {}).get("model", {})
-    model = overrides.setdefault("model", {})
-    model.setdefault("resolution", pinned.get("resolution", dataset.resolution))
-    model.setdefault("channels", pinned.get("channels", dataset.channels))
-    config = build_config(preset, overrides)
-    check_model_fits_data(config, dataset)
-    check_stabilisers(config)
-    return config
+def _plain(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`Speed` as plain JSON values (its device is written on its own)."""
+    return {k: v for k, v in items if k != "device"}

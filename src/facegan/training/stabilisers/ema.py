@@ -4,7 +4,7 @@ G_ema = d_t·G_ema + (1 - d_t)·G after every step, with d_t = min(decay, (1 + t
 updates (TensorFlow's ExponentialMovingAverage with num_updates): early on the average forgets G's random
 initial weights quickly instead of keeping them for ~1/(1 - decay) steps. Buffers (BatchNorm statistics) are
 copied from G. When on, the fixed-noise grids use G_ema, checkpoints store it as "G_ema", and
-`facegan.sample.load_generator` (so `facegan sample`, eval and serving) prefers it.
+`facegan.generation.sample.load_generator` (so `facegan sample`, eval and serving) prefers it.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ import copy
 import torch
 from torch import nn
 
-
-def unwrap(net: nn.Module) -> nn.Module:
-    """The plain module under a DistributedDataParallel (`.module`) or torch.compile (`._orig_mod`) wrapper."""
-    net = getattr(net, "module", net)
-    return getattr(net, "_orig_mod", net)
+from facegan.utils.modules import unwrap
 
 
 def make_ema(netG: nn.Module) -> nn.Module:

@@ -174,16 +174,3 @@ def resolve_speed(precision: str, channels_last: str, compile_mode: str, device:
         channels_last=resolve_channels_last(channels_last, device, resolved),
         compile=resolve_compile(compile_mode, device),
     )
-
-
-def unwrap(net: nn.Module) -> nn.Module:
-    """The plain module under torch.compile's and DistributedDataParallel's wrappers."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    while True:
-        if isinstance(net, DistributedDataParallel):
-            net = net.module
-        elif isinstance(getattr(net, "_orig_mod", None), nn.Module):  # torch.compile's OptimizedModule
-            net = net._orig_mod
-        else:
-            return net

@@ -9,18 +9,14 @@ from typing import Any
 
 import torch
 
-from facegan import __version__
 from facegan.config import RunConfig
 from facegan.errors import FaceganError
+from facegan.run.layout import checkpoint_dir
 from facegan.utils.atomic import atomic_write_bytes
+from facegan.version import __version__
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^step-(\d+)\.pt$")
-
-
-def checkpoint_dir(run_dir: str | Path) -> Path:
-    """Where a run keeps its checkpoints."""
-    return Path(run_dir) / "checkpoints"
 
 
 def checkpoint_path(run_dir: str | Path, step: int) -> Path:

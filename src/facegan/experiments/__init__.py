@@ -1,0 +1,1 @@
+"""Experiments over runs: sweeps of hyperparameter grids and side-by-side comparison."""

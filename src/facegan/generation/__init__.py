@@ -1,0 +1,1 @@
+"""Generation from a trained G: sampling, latents, walks, projection of photos, export, attributes."""

@@ -1,28 +1,26 @@
-"""Shared fixtures: tiny prepared datasets and configs that train in well under a second per step."""
+"""Shared fixtures: tiny prepared datasets, a tiny trained run, and one torch thread for tiny models."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
+import torch
 
-from facegan.config import RunConfig
 from facegan.data.dataset import write_dataset
-from facegan.models.presets import build_config
+from factories import blob_images, tiny_config
 
 
-def blob_images(count: int, resolution: int, channels: int, seed: int = 0) -> np.ndarray:
-    """Simple structured images (a bright disc on a dark background) so a GAN has something to learn."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:resolution, 0:resolution] / resolution
-    images = np.empty((count, resolution, resolution, channels), dtype=np.uint8)
-    for i in range(count):
-        cx, cy, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.15, 0.3)
-        disc = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r).astype(np.float32)
-        colour = rng.uniform(120, 255, size=channels)
-        images[i] = (disc[..., None] * colour + rng.uniform(0, 30)).clip(0, 255).astype(np.uint8)
-    return images
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread: tiny models gain nothing from two, and the test machine's cores are shared.
+
+    Opt in with `pytestmark = pytest.mark.usefixtures("one_thread")` (or as a fixture argument)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
@@ -31,17 +29,6 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "blobs32"
     write_dataset(path, blob_images(256, 32, 3), source="test:blobs")
     return path
-
-
-def tiny_config(data: Path, **train: object) -> RunConfig:
-    """A DCGAN config small enough to train a step in milliseconds."""
-    overrides = {
-        "data": {"path": str(data)},
-        "model": {"resolution": 32, "channels": 3, "nz": 16, "ngf": 8, "ndf": 8},
-        "train": {"batch_size": 16, "steps": 6, "log_every": 2, "sample_every": 3, "checkpoint_every": 3,
-                  "device": "cpu", **train},
-    }
-    return build_config("dcgan", overrides)
 
 
 @pytest.fixture(scope="session")

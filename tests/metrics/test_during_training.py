@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_config
 from facegan.errors import FaceganError
 from facegan.generation.sample import load_generator
 from facegan.metrics.during_training import EvalDuringTraining, best_checkpoint_path, best_record_path
 from facegan.run.checkpoint import list_checkpoints, load_checkpoint
 from facegan.run.evals import load_evals
 from facegan.training.loop import train
+from factories import tiny_config
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -20,16 +19,10 @@ from facegan.training.conditioning import conditional_step
 from facegan.training.optim import build_optimizers
 from facegan.training.step import StepContext
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 LEVELS = [[0, 1, 2], [-1, 1]]
 SIZES = {"dcgan": 32, "began": 32, "dense128": 128}
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _config(family: str):

@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import blob_images
 from facegan.config import ModelConfig
 from facegan.data.dataset import write_dataset
 from facegan.errors import FaceganError
 from facegan.models import build_models, count_parameters
 from facegan.models.presets import build_config
 from facegan.training.loop import train
+from factories import blob_images
 
 
 def layer_list(net: nn.Module) -> list[tuple]:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from conftest import tiny_config
 from facegan.config import RunConfig
 from facegan.report import build_report
 from facegan.training.loop import train
+from factories import tiny_config
 
 TINY_STEPS = 12
 TINY_SAMPLE_EVERY = 4  # grids at steps 4, 8, 12

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from conftest import tiny_config
 from facegan.serve import create_app
-from facegan.serve.server import bind_socket, url_of
 from facegan.training.loop import train
+from factories import tiny_config
+
+from .live import served
 
 
 @pytest.fixture(scope="session")
@@ -50,17 +48,5 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def live_url(serve_run: Path) -> Iterator[str]:
     """The app served by uvicorn on 127.0.0.1 (a free port) in a background thread; yields its base URL."""
-    live_app = create_app(serve_run, workers=2)
-    sock = bind_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(live_app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield url_of(sock).rstrip("/")
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with served(create_app(serve_run, workers=2)) as url:
+        yield url

@@ -4,35 +4,25 @@ from __future__ import annotations
 
 import io
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import blob_images, tiny_config
 from facegan.data.dataset import write_dataset
 from facegan.serve import create_app
-from facegan.serve.server import bind_socket, url_of
 from facegan.training.loop import train
+from factories import blob_images, tiny_config
+
+from .live import served
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models on a shared 2-core machine: one torch thread is faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -120,42 +110,28 @@ def test_an_unconditional_model_refuses_attr(client: TestClient) -> None:
 def test_the_page_has_a_toggle_per_attribute(conditional_run: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    live = create_app(conditional_run, workers=1)
-    sock = bind_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(live, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
     errors: list[str] = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(url_of(sock).rstrip("/") + "/#seed=4&n=4&attr=shade%3D1")
-                ready = "() => document.body.dataset.gridState === 'ready'"
-                page.wait_for_function(ready, timeout=30_000)
-                selects = page.locator("#attributes select")
-                assert selects.count() == 2 and page.locator("#attributes").is_visible()
-                assert page.input_value("select[data-attribute=shade]") == "1"  # from the bookmark
-                options = page.locator("select[data-attribute=flag] option").all_text_contents()
-                assert options == ["any", "-1", "1"]
-                before = page.locator("#grid").screenshot()
-                with page.expect_request(lambda r: "/api/faces" in r.url and "attr=shade%3D2" in r.url):
-                    page.select_option("select[data-attribute=shade]", "2")
-                page.wait_for_function(ready, timeout=30_000)
-                page.wait_for_function("() => location.hash.includes('attr=shade%3D2')", timeout=10_000)
-                assert page.locator("#grid").screenshot() != before
-            finally:
-                browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with served(create_app(conditional_run, workers=1)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url + "/#seed=4&n=4&attr=shade%3D1")
+            ready = "() => document.body.dataset.gridState === 'ready'"
+            page.wait_for_function(ready, timeout=30_000)
+            selects = page.locator("#attributes select")
+            assert selects.count() == 2 and page.locator("#attributes").is_visible()
+            assert page.input_value("select[data-attribute=shade]") == "1"  # from the bookmark
+            options = page.locator("select[data-attribute=flag] option").all_text_contents()
+            assert options == ["any", "-1", "1"]
+            before = page.locator("#grid").screenshot()
+            with page.expect_request(lambda r: "/api/faces" in r.url and "attr=shade%3D2" in r.url):
+                page.select_option("select[data-attribute=shade]", "2")
+            page.wait_for_function(ready, timeout=30_000)
+            page.wait_for_function("() => location.hash.includes('attr=shade%3D2')", timeout=10_000)
+            assert page.locator("#grid").screenshot() != before
+        finally:
+            browser.close()
     assert errors == []
 
 

@@ -267,7 +267,8 @@ def write_projection(
 ) -> ProjectionFiles:
     """Project `photo` into the run's latent space and write target.png, reconstruction.png, latent.npy,
     strip.png (before/after), walk.gif (a random face to the photo's) and projection.json into `out_dir`."""
-    from facegan.generation.walk import enlarge, save_gif
+    from facegan.generation.walk import enlarge
+    from facegan.utils.gif import frame_ms, save_gif
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -288,7 +289,7 @@ def write_projection(
     atomic_write_bytes(files["latent.npy"], buffer.getvalue())
     save_png(strip_image(result), files["strip.png"])
     walk = enlarge(walk_to_photo(gen, result.latent, walk_frames, seed + 1), size)
-    save_gif(list(walk) + [walk[-1]] * (walk_frames // 2), files["walk.gif"], fps=12)  # hold on the photo's face
+    save_gif(list(walk) + [walk[-1]] * (walk_frames // 2), files["walk.gif"], frame_ms(12))  # hold on the photo's face
     summary: dict[str, Any] = {
         "checkpoint": gen.checkpoint, "step": gen.step, "photo": str(photo) if isinstance(photo, (str, Path)) else
         "(in memory)", "crop": result.crop, "steps": steps, "restarts": restarts, "seed": seed,

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from facegan.errors import FaceganError
 from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import LoadedGenerator
-from facegan.utils.atomic import atomic_write_bytes
-from facegan.utils.images import to_pil
+from facegan.utils.gif import frame_ms, save_gif
 from facegan.utils.video import save_mp4
 
 MAX_KEYS = 64
@@ -73,24 +71,6 @@ def enlarge(images: np.ndarray, size: int) -> np.ndarray:
     return images.repeat(factor, axis=1).repeat(factor, axis=2) if factor > 1 else images
 
 
-def gif_bytes(frames: Sequence[np.ndarray], fps: float) -> bytes:
-    """Frames as a GIF that loops forever (GIF delays are whole hundredths of a second)."""
-    import io
-
-    images = [to_pil(f) for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                   duration=max(20, round(1000 / fps / 10) * 10), optimize=False, disposal=1)
-    return buffer.getvalue()
-
-
-def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 24.0) -> Path:
-    """Write frames as a looping GIF, atomically."""
-    path = Path(path)
-    atomic_write_bytes(path, gif_bytes(frames, fps))
-    return path
-
-
 def save_animation(frames: Sequence[np.ndarray], path: str | Path, fps: float = 24.0) -> Path:
     """Frames to a .gif or .mp4 file, chosen by the suffix."""
     suffix = Path(path).suffix.lower()
@@ -98,7 +78,7 @@ def save_animation(frames: Sequence[np.ndarray], path: str | Path, fps: float = 
         raise FaceganError(f"{path}: a walk is written as a .gif or an .mp4")
     if not 0.5 <= fps <= 100:
         raise FaceganError("--fps must be between 0.5 and 100")
-    return save_gif(frames, path, fps) if suffix == ".gif" else save_mp4(frames, path, fps)
+    return save_gif(frames, path, frame_ms(fps)) if suffix == ".gif" else save_mp4(frames, path, fps)
 
 
 def write_walk(
@@ -115,11 +95,3 @@ def write_walk(
     return WalkResult(path=path, frames=len(faces), size=int(faces.shape[1]))
 
 
-def read_gif_frames(path: str | Path) -> list[np.ndarray]:
-    """Every frame of a GIF as uint8 H×W×3 (for checks and tests)."""
-    frames = []
-    with Image.open(path) as img:
-        for index in range(getattr(img, "n_frames", 1)):
-            img.seek(index)
-            frames.append(np.asarray(img.convert("RGB")))
-    return frames

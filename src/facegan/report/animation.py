@@ -6,7 +6,6 @@ it ships its own ffmpeg binary, so nothing is downloaded at run time.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from facegan.utils.atomic import atomic_write_bytes
+from facegan.utils.gif import save_gif
 from facegan.utils.images import to_pil
 from facegan.utils.video import ffmpeg_available, save_mp4
 
@@ -44,25 +43,6 @@ def evenly_spaced(items: Sequence, limit: int) -> list:
         return [items[-1]]
     picks = np.unique(np.round(np.linspace(0, len(items) - 1, limit)).astype(int))
     return [items[i] for i in picks]
-
-
-def gif_bytes(frames: Sequence[np.ndarray], duration_ms: int | Sequence[int] = 100, loop: int = 0) -> bytes:
-    """Encode uint8 H×W×C frames (C = 1 or 3, all one size) as an animated GIF that loops forever."""
-    if not frames:
-        raise ValueError("a GIF needs at least one frame")
-    images = [to_pil(frame) for frame in frames]
-    durations = list(duration_ms) if not isinstance(duration_ms, int) else duration_ms
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations,
-                   loop=loop, optimize=False, disposal=1)
-    return buffer.getvalue()
-
-
-def save_gif(frames: Sequence[np.ndarray], path: str | Path, duration_ms: int | Sequence[int] = 100) -> Path:
-    """Write frames as a looping GIF, atomically. Identical neighbouring frames are merged by the encoder."""
-    path = Path(path)
-    atomic_write_bytes(path, gif_bytes(frames, duration_ms))
-    return path
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

@@ -350,8 +350,8 @@ def _progress_section(b: _Build) -> None:
 def _walk_section(b: _Build, gen: Any, seed: int) -> None:
     if gen is None:
         return
-    from facegan.report.animation import save_gif
     from facegan.report.interpolation import interpolate, walk_frames, walk_strip
+    from facegan.utils.gif import save_gif
 
     section = Section("interpolation", "Latent interpolation",
                       f"Each row walks from one random latent to another in {WALK_STEPS} steps along the great "

@@ -10,7 +10,7 @@ import torch
 from facegan.errors import FaceganError
 from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import LoadedGenerator
-from facegan.report.animation import save_gif
+from facegan.utils.gif import save_gif
 from facegan.utils.images import make_grid, save_png
 
 MAX_ROWS = 64

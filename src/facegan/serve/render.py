@@ -12,7 +12,6 @@ differently). So a face is the same bytes in a grid, alone, or batched with othe
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 from collections.abc import Sequence
@@ -24,7 +23,8 @@ from facegan.generation.attributes import labels_for
 from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import LoadedGenerator
 from facegan.models.conditional import unknown_labels
-from facegan.utils.images import make_grid, png_bytes, resize_nearest, to_pil, to_uint8
+from facegan.utils.gif import gif_bytes
+from facegan.utils.images import make_grid, png_bytes, resize_nearest, to_uint8
 
 log = logging.getLogger("facegan.serve")
 
@@ -122,12 +122,8 @@ class FaceRenderer:
 
     def gif(self, images: np.ndarray, size: int, smooth: bool = False) -> bytes:
         """Frames as a looping GIF that walks A→B and back, as GIF bytes."""
-        frames = [to_pil(self.scale(f, size, smooth)) for f in images]
-        frames = frames + frames[-2:0:-1]  # ping-pong, so the loop has no jump
-        buffer = io.BytesIO()
-        frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS,
-                       loop=0, optimize=False)
-        return buffer.getvalue()
+        frames = [self.scale(f, size, smooth) for f in images]
+        return gif_bytes(frames + frames[-2:0:-1], GIF_FRAME_MS)  # ping-pong, so the loop has no jump
 
 
 def batch_invariant_sizes(gen: LoadedGenerator, candidates: Sequence[int] = _CHUNK_CANDIDATES) -> tuple[int, ...]:

@@ -47,7 +47,7 @@ def faces32(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """64 real LFW face crops (grey, 25 px) resized to 32 px RGB."""
     from PIL import Image
 
-    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw-subset" / "faces"  # ../shared
+    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw-subset" / "faces"  # ../shared
     files = sorted(folder.glob("*.png"))[:64]
     if files:
         images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32), Image.BILINEAR)) for f in files])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import tiny_config
 from facegan.cli.main import main
 from facegan.data.dataset import PreparedDataset, to_float_nchw
 from facegan.run.checkpoint import list_checkpoints, load_checkpoint
@@ -22,15 +20,9 @@ from facegan.run.state import TrainingRun
 from facegan.training.configure import resume_config
 from facegan.training.health import HealthMonitor, TrainingHaltedError, data_diversity, diversity
 from facegan.training.loop import train
+from factories import tiny_config
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: these tiny models gain nothing from two, and the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _finite(state: dict[str, torch.Tensor]) -> bool:

@@ -11,7 +11,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_config
 from facegan.errors import FaceganError
 from facegan.models import build_models
 from facegan.run.checkpoint import list_checkpoints, load_checkpoint
@@ -19,6 +18,7 @@ from facegan.run.state import TrainingRun
 from facegan.training.loop import train
 from facegan.training.losses import bce_d
 from facegan.training.optim import build_optimizers
+from factories import tiny_config
 
 
 def test_one_d_step_lowers_d_loss_on_a_fixed_batch(tiny_dataset: Path) -> None:

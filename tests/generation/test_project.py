@@ -15,7 +15,7 @@ from facegan.cli.main import main
 from facegan.errors import FaceganError
 from facegan.generation.project import DFeatures, dataset_crop, load_discriminator, prepare_photo, project
 from facegan.generation.sample import load_generator
-from facegan.generation.walk import read_gif_frames
+from facegan.utils.gif import read_gif_frames
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:

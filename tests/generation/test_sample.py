@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_config
 from facegan.errors import FaceganError
 from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import load_generator, write_samples
 from facegan.training.loop import train
+from factories import tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from conftest import tiny_config
 from facegan.cli.main import build_parser
 from facegan.cli.train import overrides_from_args
 from facegan.config import BUDGET_ONLY_STEPS, ModelConfig, RunConfig, TrainConfig
@@ -35,6 +34,7 @@ from facegan.training.stabilisers.ema import ema_decay_at
 from facegan.training.stabilisers.layers import MinibatchStdDev, apply_spectral_norm
 from facegan.training.step import StepContext, gan_step
 from facegan.utils.images import make_grid, to_uint8
+from factories import tiny_config
 
 
 def test_label_targets() -> None:

@@ -3,7 +3,6 @@ honours the asked attribute."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from conftest import blob_images, tiny_config
 from facegan.cli.main import main
 from facegan.config import ModelConfig
 from facegan.data.dataset import BatchIterator, PreparedDataset, write_dataset
@@ -23,14 +21,9 @@ from facegan.generation.sample import load_generator
 from facegan.models.presets import build_config
 from facegan.training.conditioning import drop_labels
 from facegan.training.loop import train
+from factories import blob_images, tiny_config
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="session")

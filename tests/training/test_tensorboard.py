@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import tiny_config
 from facegan.errors import FaceganError
 from facegan.run.metrics_log import read_metrics
 from facegan.run.state import TrainingRun
 from facegan.training.configure import resume_config
 from facegan.training.loop import train
 from facegan.training.tensorboard import require_tensorboard, scalar_values
+from factories import tiny_config
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _events(run: Path) -> EventAccumulator:

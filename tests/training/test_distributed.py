@@ -19,7 +19,8 @@ from torch import nn
 from facegan.config import RunConfig
 from facegan.data.dataset import BatchIterator, PreparedDataset, write_dataset
 from facegan.errors import FaceganError
-from facegan.models import FAMILIES, ModelFamily, dcgan
+from facegan.models import FAMILIES, dcgan
+from facegan.models.family import Family
 from facegan.models.presets import build_config
 from facegan.run.checkpoint import load_checkpoint
 from facegan.run.metrics_log import read_metrics
@@ -65,8 +66,8 @@ def _without_bn(net: nn.Module) -> nn.Module:
 
 
 def _register_nobn_family() -> None:
-    FAMILIES["test-nobn"] = ModelFamily(lambda cfg: _without_bn(dcgan.build_generator(cfg)),
-                                        lambda cfg: _without_bn(dcgan.build_discriminator(cfg)))
+    FAMILIES["test-nobn"] = Family("test-nobn", lambda cfg: _without_bn(dcgan.build_generator(cfg)),
+                                   lambda cfg: _without_bn(dcgan.build_discriminator(cfg)))
 
 
 def _params(net: nn.Module) -> dict[str, torch.Tensor]:

@@ -10,22 +10,22 @@ from facegan.errors import FaceganError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `eval` subcommand."""
+    from facegan.metrics.registry import METRICS
+
+    listing = "; ".join(f"{name} ({metric.description})" for name, metric in METRICS.items())
     p = subparsers.add_parser(
         "eval",
-        help="judge image quality offline: SWD, face rate, face-embedding FD, FID, memorisation",
+        help=f"judge image quality offline: {', '.join(METRICS)}",
         description="Score a run's generator against its training data and write RUN/eval/<step>.json "
-        "(and RUN/eval/<step>-memo.png), or compare two image sets with --real/--fake. Metrics: swd "
-        "(multi-scale sliced Wasserstein ×1e3, lower is better), faces (Haar-cascade face-detection rate of "
-        "fakes and reals), facefd (Fréchet distance and KID of dlib face descriptors; needs facegan[faces]), "
-        "fid (FID and KID; needs the Inception weights file), memo (nearest training image of each fake). "
-        "Default: every metric whose requirements are installed. See docs/metrics.md.",
+        "(and RUN/eval/<step>-memo.png), or compare two image sets with --real/--fake. Metrics: "
+        f"{listing}. Default: every metric whose requirements are installed. See docs/metrics.md.",
     )
     p.add_argument("model", nargs="?", metavar="RUN|CHECKPOINT", help="run directory or checkpoint file")
     p.add_argument("--real", metavar="DIR", help="real images: a prepared dataset or an image folder "
                    "(default for RUN: the run's training data)")
     p.add_argument("--fake", metavar="DIR", help="with --real and no RUN: the generated images to score")
     p.add_argument("--n", type=int, default=10_000, help="images per set (default 10000)")
-    p.add_argument("--metrics", help="comma-separated: swd,faces,facefd,fid,memo (default: all available)")
+    p.add_argument("--metrics", help=f"comma-separated: {','.join(METRICS)} (default: all available)")
     p.add_argument("--inception-weights", metavar="PATH",
                    help="pt_inception-2015-12-05-6726825d.pth for FID (default: $FACEGAN_INCEPTION_WEIGHTS)")
     p.add_argument("--facefd-n", type=int, default=2000,

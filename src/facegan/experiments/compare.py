@@ -196,9 +196,9 @@ def expand_runs(paths: Sequence[str | Path]) -> list[Path]:
     """Run directories from the arguments: a sweep directory (with sweep.json) stands for its runs."""
     runs: list[Path] = []
     for path in map(Path, paths):
-        if (path / "sweep.json").is_file() and not (path / "config.json").exists():
+        if (path / "sweep.json").is_file() and not config_path(path).exists():
             plan = json.loads((path / "sweep.json").read_text())
-            runs += [path / r["name"] for r in plan.get("runs", []) if (path / r["name"] / "config.json").exists()]
+            runs += [path / r["name"] for r in plan.get("runs", []) if config_path(path / r["name"]).exists()]
         else:
             runs.append(path)
     if not runs:

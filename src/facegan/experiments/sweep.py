@@ -29,6 +29,7 @@ from typing import Any
 from facegan.config import BUDGET_ONLY_STEPS, RunConfig
 from facegan.errors import FaceganError
 from facegan.run.checkpoint import list_checkpoints
+from facegan.run.layout import config_path
 from facegan.utils.atomic import atomic_write_text
 
 # The training loop's `train(config, run_dir, show_progress=...)`, passed in by the CLI.
@@ -216,7 +217,7 @@ def _train_one(train: Trainer, config: dict[str, Any], run_dir: str, threads: in
 
 
 def _done(run_dir: Path) -> bool:
-    return (run_dir / "config.json").exists() and bool(list_checkpoints(run_dir))
+    return config_path(run_dir).exists() and bool(list_checkpoints(run_dir))
 
 
 def run_sweep(

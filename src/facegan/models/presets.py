@@ -10,7 +10,7 @@ from typing import Any
 
 from facegan.config import RunConfig, migrate
 from facegan.errors import FaceganError
-from facegan.models import FAMILIES, get_family
+from facegan.models import FAMILIES
 from facegan.training.losses import LOSSES
 
 Overrides = dict[str, dict[str, Any]]
@@ -54,11 +54,11 @@ def build_config(preset: str = "dcgan", overrides: Overrides | None = None) -> R
             merged.setdefault(section, {}).update(values)
     merged = migrate(merged)  # 0.1.0 names (train.began_gamma, ...) → model.options of their family
     options = {**merged["model"].pop("options", {}), **options}
-    family = get_family(merged["model"]["family"])
+    family = FAMILIES.get(merged["model"]["family"])  # an unknown family fails where G and D are built
     model_fields = set(RunConfig().model.__dataclass_fields__)
     for name in [k for k in merged["model"] if k not in model_fields]:  # an option given by its name
         options[name] = merged["model"].pop(name)
-    merged["model"]["options"] = {**family.default_options(), **options}
+    merged["model"]["options"] = {**(family.default_options() if family else {}), **options}
     if merged["model"]["d_norm"] == "auto":  # record the concrete choice in config.json
         loss = LOSSES.get(merged["train"]["loss"])
         merged["model"]["d_norm"] = "layer" if loss is not None and loss.per_image_penalty else "batch"

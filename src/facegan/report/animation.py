@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from facegan.run.layout import samples_dir
 from facegan.utils.gif import save_gif
 from facegan.utils.images import to_pil
 from facegan.utils.video import ffmpeg_available, save_mp4
@@ -28,7 +29,7 @@ CAPTION_PX = 26
 
 def sample_grids(run_dir: str | Path) -> list[tuple[int, Path]]:
     """The run's fixed-noise grids RUN/samples/step-*.png as (step, path), in step order."""
-    folder = Path(run_dir) / "samples"
+    folder = samples_dir(run_dir)
     if not folder.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_GRID.match(p.name))]

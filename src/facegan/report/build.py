@@ -24,6 +24,7 @@ from PIL import Image
 from facegan.data.dataset import PreparedDataset, make_temp_sibling, publish_dir
 from facegan.errors import FaceganError
 from facegan.report.html import GENERATOR_TAG, Page, Picture, Section, Table, write_page
+from facegan.run.layout import checkpoint_dir, config_path, metrics_path, report_dir, samples_dir
 from facegan.run.metrics_log import read_metrics
 from facegan.utils.images import make_grid, save_png
 from facegan.version import __version__
@@ -56,14 +57,14 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, device:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FaceganError(f"{run_dir} is not a directory (give a run directory made by `facegan train`)")
-    if not any((run_dir / name).exists() for name in ("config.json", "metrics.jsonl", "checkpoints")):
+    if not any(path.exists() for path in (config_path(run_dir), metrics_path(run_dir), checkpoint_dir(run_dir))):
         raise FaceganError(f"{run_dir} is not a facegan run (no config.json, metrics.jsonl or checkpoints/)")
-    out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    out = Path(out_dir) if out_dir is not None else report_dir(run_dir)
     _check_replaceable(out)
     started = time.perf_counter()
     tmp = make_temp_sibling(out)
     try:
-        records = read_metrics(run_dir / "metrics.jsonl")
+        records = read_metrics(metrics_path(run_dir))
         build = _Build(run_dir=run_dir, out=tmp, config=_read_config(run_dir), records=records)
         page = _assemble(build, device, seed)
         write_page(page, tmp / "index.html")
@@ -118,7 +119,7 @@ def _make_readable(folder: Path) -> None:
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.json"
+    path = config_path(run_dir)
     if path.is_file():
         try:
             data = json.loads(path.read_text())
@@ -324,7 +325,7 @@ def _progress_section(b: _Build) -> None:
     b.sections.append(section)
     grids = sample_grids(b.run_dir)
     # The newest step grid, not samples/latest.png: that one is only rewritten when training ends.
-    latest = b.run_dir / "samples" / "latest.png"
+    latest = samples_dir(b.run_dir) / "latest.png"
     source = grids[-1][1] if grids else (latest if latest.is_file() else None)
     if source is None:
         section.notes.append("No fixed-noise grids in samples/ yet.")

@@ -62,7 +62,7 @@ def read_eval_file(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         log.warning("cannot read %s: %s", path, exc)
-        return {"error": f"cannot read {path.name}: {type(exc).__name__}"}
+        return {"error": f"{path.name} could not be read ({type(exc).__name__}: {exc})"}
     if not isinstance(data, dict):
         return {"error": f"{path.name} is not a JSON object"}
     return data

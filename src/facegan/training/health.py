@@ -37,7 +37,7 @@ from facegan.errors import FaceganError
 from facegan.run.checkpoint import list_checkpoints
 
 if TYPE_CHECKING:
-    from facegan.training.loop import TrainingRun
+    from facegan.run.state import TrainingRun
 
 log = logging.getLogger("facegan.health")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from facegan.config import RunConfig
 from facegan.errors import FaceganError
+from facegan.run.layout import metrics_path, sample_path
 
 INSTALL_HINT = 'pip install "facegan[tensorboard]" (or: pip install tensorboard)'
 
@@ -95,7 +96,7 @@ class TensorBoardHook:
         self._next_step = step
 
     def _metrics_path(self) -> Path:
-        return self.run_dir / "metrics.jsonl"
+        return metrics_path(self.run_dir)
 
     def _first_line_at(self, step: int) -> int:
         """Byte offset of the first metrics.jsonl line whose step is ≥ `step` (the file's end if none)."""
@@ -143,7 +144,7 @@ class TensorBoardHook:
             for record in self._new_records():
                 values = [Summary.Value(tag=k, simple_value=v) for k, v in scalar_values(record).items()]
                 events.append(_event_bytes(step=int(record["step"]), summary=Summary(value=values)))
-        grid = self.run_dir / "samples" / f"step-{run.step:08d}.png"
+        grid = sample_path(self.run_dir, run.step)
         if run.step % run.config.train.sample_every == 0 and grid.exists():
             events.append(_event_bytes(step=run.step, summary=Summary(value=[_image_value(grid)])))
         self._write(events)

@@ -38,6 +38,17 @@ from PIL import Image
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def require_shared_data() -> None:
+    """Stop with one clear message when the real photos of ../shared/data (beside the repository) are absent."""
+    needed = [SHARED_DATA / "astronaut.png", SHARED_DATA / "lfw-subset" / "faces"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise SystemExit(f"{Path(__file__).name}: this benchmark makes its JPEGs from the real photos in "
+                         f"../shared/data beside the repository (astronaut.png, lfw-subset/faces/), but "
+                         f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing: put that folder "
+                         "there (the tests do not need it).")
+
+
 def cpu_name() -> str:
     """The CPU model and core count (lscpu's 'Model name' says only "AMD EPYC" on some machines)."""
     try:
@@ -53,6 +64,7 @@ def make_celeba_like(folder: Path, count: int, seed: int = 0) -> Path:
     """`count` 178×218 JPEGs named 000001.jpg… from crops of real photos (kept between runs)."""
     if folder.is_dir() and len(list(folder.glob("*.jpg"))) == count:
         return folder
+    require_shared_data()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)

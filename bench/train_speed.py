@@ -47,6 +47,17 @@ GFLOP_PER_IMAGE = 2.5  # DCGAN-64 training: D on real and fake, G, and all backw
 NZ, NGF, NDF, NC = 100, 64, 64, 3
 
 
+def require_shared_data() -> None:
+    """Stop with one clear message when the real photos of ../shared/data (beside the repository) are absent."""
+    needed = [SHARED_DATA / "astronaut.png", SHARED_DATA / "lfw-subset" / "faces"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise SystemExit(f"{Path(__file__).name}: this benchmark makes its JPEGs from the real photos in "
+                         f"../shared/data beside the repository (astronaut.png, lfw-subset/faces/), but "
+                         f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing: put that folder "
+                         "there (the tests do not need it).")
+
+
 # --- the machine ------------------------------------------------------------------------------------------
 
 
@@ -91,6 +102,7 @@ def make_jpeg_folder(root: Path, count: int, seed: int = 0) -> Path:
     folder = root / "faces"
     if folder.is_dir() and len(list(folder.glob("*.jpg"))) == count:
         return root
+    require_shared_data()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)

@@ -1,15 +1,40 @@
-"""Shared fixtures: tiny prepared datasets, a tiny trained run, and one torch thread for tiny models."""
+"""Shared fixtures: tiny prepared datasets, a tiny trained run, one torch thread for tiny models, and the real
+LFW crops shipped in tests/data/fixtures (the tests read nothing outside the repository)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from facegan.data.dataset import write_dataset
 from factories import blob_images, tiny_config
+
+LFW = Path(__file__).resolve().parent / "data" / "fixtures" / "lfw-subset"  # see tests/data/README.md
+
+
+def load_pngs(folder: Path) -> np.ndarray:
+    """All PNGs of a folder as uint8 N×H×W×C (grey files keep one channel)."""
+    arrays = [np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))]
+    if not arrays:
+        raise FileNotFoundError(f"no PNG files in {folder}")
+    return np.stack([a[:, :, None] if a.ndim == 2 else a for a in arrays])
+
+
+@pytest.fixture(scope="session")
+def lfw_faces() -> np.ndarray:
+    """The 100 real 25×25 grey LFW face crops (scikit-image's lfw_subset, first 100)."""
+    return load_pngs(LFW / "faces")
+
+
+@pytest.fixture(scope="session")
+def lfw_nonfaces() -> np.ndarray:
+    """The 100 25×25 grey non-face crops of the same set (its last 100)."""
+    return load_pngs(LFW / "nonfaces")
 
 
 @pytest.fixture(scope="module")

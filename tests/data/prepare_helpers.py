@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-LFW_FACES = SHARED / "lfw-subset" / "faces"
-ASTRONAUT = SHARED / "astronaut.png"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real images shipped with the tests (see README.md)
+LFW_FACES = FIXTURES / "lfw-subset" / "faces"
+ASTRONAUT = FIXTURES / "astronaut.png"
+FASHION_MNIST = FIXTURES / "fashion-mnist"
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -36,10 +37,11 @@ def lfw_face(i: int) -> Image.Image:
 def celeba_like(i: int, base: Image.Image | None = None) -> Image.Image:
     """A 178×218 RGB portrait: a crop of the astronaut photo with an LFW face laid over its middle."""
     base = base or astronaut()
+    side = min(base.size)
     rng = np.random.default_rng(i)
-    scale = rng.uniform(0.45, 1.0)
-    w, h = int(512 * scale * 178 / 218), int(512 * scale)
-    x, y = int(rng.integers(0, 512 - w + 1)), int(rng.integers(0, 512 - h + 1))
+    scale = rng.uniform(max(0.45, 218 / side), 1.0)  # never a crop smaller than the portrait: no upscaling
+    w, h = int(side * scale * 178 / 218), int(side * scale)
+    x, y = int(rng.integers(0, base.width - w + 1)), int(rng.integers(0, base.height - h + 1))
     img = base.crop((x, y, x + w, y + h)).resize((178, 218), Image.Resampling.BILINEAR)
     face = lfw_face(i % 100).resize((110, 110), Image.Resampling.BICUBIC).convert("RGB")
     img.paste(face, (34, 54))

@@ -24,8 +24,8 @@ from facegan.errors import FaceganError
 
 from .prepare_helpers import (
     ASTRONAUT,
+    FASHION_MNIST,
     LFW_FACES,
-    SHARED,
     celeba_attribute_text,
     celeba_like,
     encode,
@@ -173,12 +173,12 @@ def test_mnist_idx_files_written_by_the_test(tmp_path: Path) -> None:
 
 
 def test_real_fashion_mnist_idx(tmp_path: Path) -> None:
-    images_gz = SHARED / "fashion-mnist" / "t10k-images-idx3-ubyte.gz"
+    images_gz = FASHION_MNIST / "t10k-images-idx3-ubyte.gz"  # the first 1,000 test images, re-packed
     meta = prepare(str(images_gz), tmp_path / "fm", resolution=32, channels=1, limit=300, workers=2,
                    show_progress=False)
     ds = PreparedDataset.open(tmp_path / "fm")
     assert meta["count"] == 300 and ds.images.shape == (300, 32, 32, 1)
-    with gzip.open(SHARED / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz") as handle:
+    with gzip.open(FASHION_MNIST / "t10k-labels-idx1-ubyte.gz") as handle:
         labels = np.frombuffer(handle.read(), np.uint8, offset=8)
     assert ds.labels is not None and np.array_equal(ds.labels[:, 0], labels[:300])
     assert 40 < ds.images.mean() < 110  # real clothing on black, not blank or saturated

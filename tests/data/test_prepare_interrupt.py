@@ -20,10 +20,15 @@ from facegan.data.prepare import prepare
 from facegan.data.sources import ArraySource
 
 
-def start_prepare(source: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+def start_prepare(source: Path, out: Path, *extra: str, sigint: signal.Handlers = signal.SIG_DFL,
+                  ) -> subprocess.Popen[str]:
+    """`facegan prepare` in a child that starts with SIGINT's disposition `sigint`, whatever this process has: a
+    background job of a non-interactive shell (nohup, `make test &` in a script) ignores SIGINT, and so would the
+    child by inheritance."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     command = [sys.executable, "-m", "facegan", "prepare", str(source), "--out", str(out), *extra]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
 
 
 def wait_for_temporary(out: Path, process: subprocess.Popen[str], timeout_s: float = 60.0) -> Path:
@@ -59,6 +64,21 @@ def test_ctrl_c_leaves_no_dataset_and_rerun_succeeds(tmp_path: Path) -> None:
     meta = prepare(str(tmp_path / "many.npy"), out, resolution=32, limit=50, workers=2, show_progress=False)
     assert meta["count"] == 50 and json.loads((out / "meta.json").read_text())["sha256"] == meta["sha256"]
     assert np.load(out / "images.npy").shape == (50, 32, 32, 3)
+
+
+@pytest.mark.slow
+def test_an_ignored_sigint_stays_ignored(tmp_path: Path) -> None:
+    """Started with SIGINT ignored (nohup, a background job of a script), prepare keeps ignoring it and finishes."""
+    np.save(tmp_path / "some.npy", np.random.default_rng(1).integers(0, 256, size=(2500, 24, 24, 3), dtype=np.uint8))
+    out = tmp_path / "data"
+    process = start_prepare(tmp_path / "some.npy", out, "--res", "256", "--workers", "2", sigint=signal.SIG_IGN)
+    wait_for_temporary(out, process)
+    assert process.poll() is None  # still running when the Ctrl-C comes
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "interrupted" not in stderr
+    assert json.loads((out / "meta.json").read_text())["count"] == 2500
 
 
 @pytest.mark.parametrize("workers", [1, 2])

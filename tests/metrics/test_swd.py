@@ -50,6 +50,37 @@ def test_levels_go_down_to_16_px_and_reconstruct() -> None:
     torch.testing.assert_close(rebuilt, x, atol=1e-3, rtol=0)
 
 
+def _opencv_laplacian_levels(image: np.ndarray, num_levels: int) -> list[np.ndarray]:
+    """Karras et al.'s levels built with OpenCV alone: band = G_k − pyrUp(G_k+1), the coarsest is G_last."""
+    gaussian = [image.astype(np.float32)]
+    for _ in range(1, num_levels):
+        gaussian.append(cv2.pyrDown(gaussian[-1]))
+    bands = [fine - cv2.pyrUp(coarse, dstsize=fine.shape[1::-1]) for fine, coarse in itertools.pairwise(gaussian)]
+    return [*bands, gaussian[-1]]
+
+
+def test_every_level_is_the_laplacian_band_of_the_full_pyramid() -> None:
+    # 64-px images have levels 64, 32 (band-pass) and 16 (low-pass residual). The descriptors must be the 7×7
+    # windows of those levels, built here independently with OpenCV, at the positions the same generator draws:
+    # per level, all y centres then all x centres, each uniform in [3, size - 3) (one batch: n ≤ 256 images).
+    from facegan.data.synthetic import render_faces
+
+    images = render_faces(6, 64, seed=2)[0]
+    levels = [_opencv_laplacian_levels(image, 3) for image in images]
+    count = len(images) * 128
+    for lvl, size in enumerate((64, 32, 16)):
+        got = level_descriptors(images, lvl, torch.Generator().manual_seed(10 + lvl))
+        gen = torch.Generator().manual_seed(10 + lvl)
+        ys = torch.randint(3, size - 3, (count,), generator=gen).tolist()
+        xs = torch.randint(3, size - 3, (count,), generator=gen).tolist()
+        windows = np.stack([levels[k // 128][lvl][y - 3 : y + 4, x - 3 : x + 4].transpose(2, 0, 1)
+                            for k, (y, x) in enumerate(zip(ys, xs, strict=True))])  # M×C×7×7
+        mean = windows.mean(axis=(0, 2, 3), keepdims=True, dtype=np.float64)
+        std = windows.std(axis=(0, 2, 3), keepdims=True, dtype=np.float64)
+        expected = ((windows - mean) / std).reshape(count, -1).astype(np.float32)
+        np.testing.assert_allclose(got.numpy(), expected, atol=2e-3, err_msg=f"level {lvl} ({size} px)")
+
+
 def test_neighbourhoods_are_7x7_windows_inside_the_image() -> None:
     # Pixel value encodes its position, so every descriptor must be a contiguous window of positions.
     n, c, h, w = 3, 3, 20, 24
@@ -115,6 +146,24 @@ def test_swd_is_near_zero_for_one_set_and_grows_with_blur_and_noise(synthetic_fa
     assert same.avg < 0.75 * blurred[0] and same.avg < 0.75 * noisy[0], (same.avg, blurred, noisy)
     assert all(x < y for x, y in itertools.pairwise(blurred)), blurred
     assert all(x < y for x, y in itertools.pairwise(noisy)), noisy
+
+
+@pytest.mark.slow
+def test_blur_moves_the_finest_band_and_leaves_the_coarsest_level() -> None:
+    # Two different sets of 256 built-in 64-px faces, then the second blurred with σ = 1 px. A σ = 1 blur removes
+    # most of what lies in the finest band-pass level and almost nothing at 16 px, so the finest level's distance
+    # must grow several times while the coarsest barely moves. (With Gaussian levels the finest level is the whole
+    # image, dominated by its smooth content: the same blur raised it only ≈1.6×.)
+    from facegan.data.synthetic import render_faces
+
+    images = render_faces(512, 64, seed=1)[0]
+    sharp, other = images[:256], images[256:]
+    reference = descriptor_pyramid(sharp, seed=0)
+    before = swd(sharp, other, seed=0, reference=reference).levels
+    after = swd(sharp, _blur(other, 1.0), seed=0, reference=reference).levels
+    assert after[64] - before[64] > after[16] - before[16], (before, after)
+    assert after[64] > 4 * before[64], (before, after)
+    assert 0.8 < after[16] / before[16] < 1.25, (before, after)
 
 
 def test_swd_of_identical_descriptors_is_zero_and_reference_gives_the_same_result(

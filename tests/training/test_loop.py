@@ -96,12 +96,15 @@ def test_signal_stops_with_a_checkpoint(tiny_dataset: Path, tmp_path: Path) -> N
         if run.step == 4:
             os.kill(os.getpid(), signal.SIGINT)
 
+    # What was installed before: Python's default_int_handler, or SIG_IGN when the tests run in the background
+    # (nohup, `make test &` in a script); training's stop handler replaces either while it runs.
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     result = train(tiny_config(tiny_dataset, steps=50, checkpoint_every=100), tmp_path / "r",
                    hooks=[interrupt_at_step_4], show_progress=False)
     assert result.status == "interrupted"
     assert result.step in (4, 5)
     assert load_checkpoint(tmp_path / "r")["step"] == result.step
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert {sig: signal.getsignal(sig) for sig in before} == before  # the previous handlers are back
 
 
 def test_refuses_to_overwrite_a_run(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -43,18 +43,12 @@ def _config(data: Path | str = "", **train_options: Any) -> RunConfig:
 
 
 @pytest.fixture(scope="module")
-def faces32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def faces32(lfw_faces: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """64 real LFW face crops (grey, 25 px) resized to 32 px RGB."""
     from PIL import Image
 
-    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw-subset" / "faces"  # ../shared
-    files = sorted(folder.glob("*.png"))[:64]
-    if files:
-        images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32), Image.BILINEAR)) for f in files])
-    else:  # outside the project's machines: structured stand-ins
-        rng = np.random.default_rng(0)
-        images = (rng.uniform(0, 1, (64, 1, 1, 3)) * np.linspace(0, 255, 32)[None, :, None, None]).astype(np.uint8)
-        images = np.broadcast_to(images, (64, 32, 32, 3)).copy()
+    images = np.stack([np.asarray(Image.fromarray(face[..., 0]).convert("RGB").resize((32, 32), Image.BILINEAR))
+                       for face in lfw_faces[:64]])
     path = tmp_path_factory.mktemp("p") / "faces32"
     write_dataset(path, images, source="test:lfw")
     return path

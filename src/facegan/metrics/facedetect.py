@@ -3,7 +3,7 @@
 A cheap, fully offline sanity check of "does it look like a face at all": each image is turned grey and
 upscaled (bicubic) to 100×100 px, then `haarcascade_frontalface_default.xml` (Viola-Jones, shipped with
 opencv-python-headless < 5) looks for a face at least 30 px wide. With these settings it finds 91 of the 100
-real LFW faces in /work/shared/data/lfw-subset and none of the 100 non-face crops or of pure noise. Detectors
+real LFW faces in tests/data/fixtures/lfw-subset and none of the 100 non-face crops or of pure noise. Detectors
 miss some real faces too, so the rate of fakes is reported beside the rate of the real set and as their ratio
 (1.0: fakes look as face-like to the cascade as the training images do).
 """

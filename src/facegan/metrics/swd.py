@@ -2,8 +2,9 @@
 
 Progressive Growing of GANs (§5, appendix D) and its `metrics/sliced_wasserstein.py` define it:
 1. each image (uint8 values 0..255 as float32) is split into a Laplacian pyramid whose coarsest level is 16 px
-   (a 32-px image has levels 32 and 16; a 64-px one 64, 32 and 16); pyrDown/pyrUp use the 5×5 binomial filter
-   with mirror borders, exactly like OpenCV's cv2.pyrDown/cv2.pyrUp;
+   (a 32-px image has levels 32 and 16; a 64-px one 64, 32 and 16): every level but the coarsest is a band,
+   G_k − pyr_up(G_k+1) with G_k the image reduced k times, and the coarsest is the low-pass residual; pyrDown/pyrUp
+   use the 5×5 binomial filter with mirror borders, exactly like OpenCV's cv2.pyrDown/cv2.pyrUp;
 2. from every level of every image, 128 neighbourhoods of 7×7 pixels are taken at random positions
    (all channels: 7·7·3 = 147 numbers per descriptor);
 3. the descriptors of one set at one level are normalised per channel by that set's own mean and standard
@@ -124,8 +125,17 @@ def _normalise(desc: torch.Tensor) -> torch.Tensor:
 
 
 def level_descriptors(images: np.ndarray, level: int, generator: torch.Generator) -> torch.Tensor:
-    """Normalised descriptors of one pyramid level of a uint8 N×H×W×C set: (N·128)×(C·49) float32."""
-    num_levels = level + 1
+    """Normalised descriptors of one level of the set's full Laplacian pyramid: (N·128)×(C·49) float32.
+
+    Level `level` is the band image − pyr_up(pyr_down(image)) at that scale, or the low-pass residual when it is
+    the coarsest level of `pyramid_resolutions(H)`.
+    """
+    total = len(pyramid_resolutions(images.shape[1]))
+    if not 0 <= level < total:
+        raise ValueError(f"level {level} outside the {total}-level pyramid of {images.shape[1]}-px images")
+    # A band needs only the next coarser Gaussian level, so the pyramid stops one level below `level`; the bands
+    # it returns are those of the full pyramid (only its last entry is a low-pass residual).
+    num_levels = min(level + 2, total)
     out = torch.empty(len(images) * NHOODS_PER_IMAGE, images.shape[3], NHOOD_SIZE, NHOOD_SIZE)
     for start in range(0, len(images), _BATCH_IMAGES):
         batch = _to_nchw_float(images[start : start + _BATCH_IMAGES])

@@ -612,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     check.result["failed_stages"] = failed
     check.save()
     check.log(f"\nGPU check done in {time.monotonic() - check.started:.0f} s: {check.json_path}, {check.log_path}"
-              + (f"; failed or timed out: {', '.join(failed)}" if failed else "; every stage ran"))
+              + (f"; failed or timed out: {', '.join(failed)}" if failed else "; no stage failed"))
     check.close()
     return 1 if failed else 0
 

@@ -42,7 +42,8 @@ from facegan.training.configure import config_for_data
 from facegan.training.loop import train
 from facegan.training.precision import resolve_speed
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared beside the repo
+# ../shared beside the repo; FACEGAN_BENCH_DATA names a copy elsewhere (bench/gpu_wheels.sh carries one to a GPU).
+SHARED_DATA = Path(os.environ.get("FACEGAN_BENCH_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 GFLOP_PER_IMAGE = 2.5  # DCGAN-64 training: D on real and fake, G, and all backward passes (issue 10)
 NZ, NGF, NDF, NC = 100, 64, 64, 3
 
@@ -106,7 +107,12 @@ def make_jpeg_folder(root: Path, count: int, seed: int = 0) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    astronaut = Image.open(SHARED_DATA / "astronaut.png").convert("RGB")
+    if (SHARED_DATA / "astronaut.png").exists():
+        astronaut = Image.open(SHARED_DATA / "astronaut.png").convert("RGB")
+    else:  # no photos here: smooth random colour fields, JPEG-coded alike (decoding costs about the same)
+        print(f"{SHARED_DATA / 'astronaut.png'} is missing: the JPEGs are made of smooth random images", flush=True)
+        small = rng.uniform(0, 255, (16, 16, 3)).astype(np.uint8)
+        astronaut = Image.fromarray(small).resize((512, 512), Image.BICUBIC)
     faces = [Image.open(p).convert("RGB") for p in sorted((SHARED_DATA / "lfw-subset" / "faces").glob("*.png"))]
     for i in range(count):
         if faces and i % 4 == 3:
@@ -341,10 +347,10 @@ def reference_memory(images: torch.Tensor, device: torch.device, batch: int, war
 
 
 def facegan_speed(prepared: Path, device: torch.device, batch: int, warmup: int, steps: int,
-                  train_options: dict[str, Any], work: Path) -> tuple[tuple[float, float], str]:
+                  train_options: dict[str, Any], work: Path, model: str = "dcgan") -> tuple[tuple[float, float], str]:
     """facegan's training loop (`facegan train` with `train_options` over its defaults): speeds and settings."""
     overrides = {"train": {"batch_size": batch, "steps": warmup + steps, "device": str(device), **train_options}}
-    config = config_for_data("dcgan", prepared, overrides)
+    config = config_for_data(model, prepared, overrides)
     window = Window(device)
     measured: list[tuple[float, float]] = []
 
@@ -432,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory-reference", action="store_true")
     parser.add_argument("--facegan", default="default",
                         help="comma list of facegan variants: default, or PRECISION[+compile][+nchw|+cl], e.g. "
-                        "default,fp32,fp32+cl,bf16+compile")
+                        "default,fp32,fp32+cl,bf16+compile; +ro compiles with CUDA graphs (reduce-overhead)")
+    parser.add_argument("--model", default="dcgan", help="facegan's model preset (the reference is DCGAN-64 always)")
     parser.add_argument("--quality-steps", type=int, default=0, help="SWD guard: steps per run (0: skip)")
     parser.add_argument("--quality-seeds", default="0,1")
     parser.add_argument("--quality-candidate", default="auto", help="precision compared with fp32 (default auto)")
@@ -469,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                 options["precision"] = part
             elif part == "compile":
                 options["compile"] = "on"
+            elif part in ("ro", "reduce-overhead"):  # torch.compile with CUDA graphs
+                options["compile"] = "reduce-overhead"
             elif part == "nchw":
                 options["channels_last"] = "off"
             elif part == "cl":
@@ -491,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
             record(f"reference, JPEG path, {w} workers",
                    reference_jpeg(jpegs, device, w, args.batch, args.warmup, args.steps), r)
         for name, options in variants.items():
-            measured, label = facegan_speed(prepared, device, args.batch, args.warmup, args.steps, options, work)
+            measured, label = facegan_speed(prepared, device, args.batch, args.warmup, args.steps, options, work,
+                                            args.model)
             labels[f"facegan {name}"] = label + (" (the config defaults)" if name == "default" else "")
             record(f"facegan {name}", measured, r)
         if in_memory is not None:
@@ -500,8 +510,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if figures:
         base_key = f"reference, JPEG path, {workers[0]} workers"
-        print(f"\nDCGAN-64, batch {args.batch}, {args.rounds} rounds of {args.steps} steps after {args.warmup} "
-              f"warm-up; {device_name(device)}")
+        print(f"\nDCGAN-64 (facegan: {args.model}), batch {args.batch}, {args.rounds} rounds of {args.steps} steps "
+              f"after {args.warmup} warm-up; {device_name(device)}")
         print(f"{'loop':<34} {'images/s: range (median)':<26} {'× ref. per round':<18} {'GFLOP/s':<9} "
               f"{'img per CPU-s (median)':<24} × ref.")
         for key, values in figures.items():
@@ -512,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{spread(per_cpu[key]):<24} {cpu_ratio:.2f}×" + (f"   [{labels[key]}]" if key in labels else ""))
 
     result: dict[str, Any] = {"device": device_name(device), "torch": torch.__version__, "batch": args.batch,
+                              "model": args.model, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
                               "images_per_s": figures, "images_per_cpu_s": per_cpu, "settings": labels}
     if args.quality_steps:
         seeds = [int(s) for s in args.quality_seeds.split(",")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,8 @@ import torch
 
 from facegan.errors import FaceganError
 from facegan.version import __version__
+
+log = logging.getLogger("facegan.data")
 
 FORMAT_NAME = "facegan-dataset"
 FORMAT_VERSION = 1
@@ -227,13 +230,19 @@ class BatchIterator:
     @staticmethod
     def _resident_array(images: np.ndarray, device: torch.device, budget: int) -> torch.Tensor | np.ndarray:
         """The image array as a tensor on `device` when it fits the budget, else the memory map itself."""
+        size = f"{images.nbytes / 2**20:.1f} MiB"
         if images.nbytes > budget:
+            log.info("images read from the memory map each step (%s, over the %d MiB budget)", size, budget >> 20)
             return images
         if device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
             if images.nbytes > free // 4:
+                log.info("images read from the memory map each step (%s, over a quarter of the GPU's free "
+                         "memory)", size)
                 return images
-        return torch.from_numpy(np.array(images, copy=True)).to(device)
+        resident = torch.from_numpy(np.array(images, copy=True)).to(device)
+        log.info("images resident on %s (%s)", resident.device, size)
+        return resident
 
     @property
     def batches_per_epoch(self) -> int:

@@ -161,7 +161,8 @@ class Speed:
 
     def describe(self) -> str:
         """One line for the log."""
-        return (f"precision {self.precision}, {'channels_last' if self.channels_last else 'NCHW'}, "
+        tf32 = " (TF32 matmuls and convolutions)" if self.precision == "fp32" and self.device.type == "cuda" else ""
+        return (f"precision {self.precision}{tf32}, {'channels_last' if self.channels_last else 'NCHW'}, "
                 f"compile {self.compile}")
 
 

@@ -156,7 +156,8 @@ def cpu_name() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="run directory or checkpoint (default: an untrained DCGAN-64)")
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per round and server")
     parser.add_argument("--rounds", type=int, default=3)
@@ -260,7 +261,7 @@ def onnx_vs_eager(model: str | None, rounds: int = 5, count: int = 200) -> None:
 
 if __name__ == "__main__":
     if "--onnx" in sys.argv:
-        cli = argparse.ArgumentParser(description=onnx_vs_eager.__doc__)
+        cli = argparse.ArgumentParser(allow_abbrev=False, description=onnx_vs_eager.__doc__)
         cli.add_argument("--onnx", action="store_true")
         cli.add_argument("--model")
         cli.add_argument("--rounds", type=int, default=5)

@@ -102,13 +102,13 @@ def create_app(
     workers: generation threads; max_pending: jobs queued or running before requests get 503;
     max_batch: single-face requests run through G together; chunk_sizes: G batch sizes known to be
     bit-identical to one face at a time (default: measured now); runtime: torch, onnx (G in ONNX Runtime)
-    or auto (ONNX Runtime if installed and faster for one face, measured now).
+    or auto (ONNX Runtime if installed and faster for one face, measured now; `facegan serve`'s default).
     """
     gen = model if isinstance(model, LoadedGenerator) else load_generator(model, device=device)
-    if runtime != "torch":  # runtime onnx: G in ONNX Runtime; auto: there if it measures faster (facegan.export)
-        from facegan.export import choose_runtime
+    from facegan.export import choose_runtime, runtime_name
 
-        gen = choose_runtime(gen, runtime)
+    # runtime onnx: G in ONNX Runtime; auto: there if it is installed and measures faster (facegan.export)
+    gen = choose_runtime(gen, runtime)
     renderer = FaceRenderer(gen, chunk_sizes)
     pool = GenerationPool(renderer.generate, workers=workers, max_pending=max_pending, max_batch=max_batch)
     native = gen.config.model.resolution
@@ -225,7 +225,8 @@ def create_app(
             "attributes": describe_condition(gen.config.model),  # what `attr` may name (empty: unconditional)
             "model_id": renderer.model_id,
             "serving": {
-                "workers": pool.workers, "max_pending": pool.max_pending, "max_batch": pool.max_batch,
+                "runtime": runtime_name(gen), "workers": pool.workers, "max_pending": pool.max_pending,
+                "max_batch": pool.max_batch,
                 "batch_invariant_sizes": list(renderer.chunk_sizes),
             },
             "limits": {

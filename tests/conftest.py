@@ -3,6 +3,9 @@ LFW crops shipped in tests/data/fixtures (the tests read nothing outside the rep
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +80,14 @@ def trained_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     train(config, run_dir, show_progress=False)
     return run_dir
+
+
+def killed_while_writing(target: Path) -> Path:
+    """Start a process that dies by SIGKILL inside atomic_open(target); returns the temporary file it left."""
+    code = ("import os, signal, sys\nfrom facegan.utils.atomic import atomic_open\n"
+            "with atomic_open(sys.argv[1]) as f:\n    f.write(b'half a checkpoint')\n    f.flush()\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    (left,) = [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}.")]
+    return left

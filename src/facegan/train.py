@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from facegan import conditional, distributed, tensorboard
-from facegan.checkpoint import checkpoint_path, load_checkpoint, prune_checkpoints, save_checkpoint
+from facegan.checkpoint import checkpoint_dir, checkpoint_path, load_checkpoint, prune_checkpoints, save_checkpoint
 from facegan.config import RunConfig, current_versions
 from facegan.data.dataset import BatchIterator, PreparedDataset
 from facegan.errors import FaceganError
@@ -32,6 +32,7 @@ from facegan.optim import build_optimizers
 from facegan.precision import configure_backends, resolve_speed
 from facegan.stabilisers import check_stabilisers, make_ema, update_ema
 from facegan.step import StepContext
+from facegan.utils.atomic import remove_temp_files
 from facegan.utils.images import make_grid, save_png, to_uint8
 from facegan.utils.progress import progress_bar
 
@@ -243,6 +244,8 @@ def _train(
     if env.is_main:  # only rank 0 writes files
         if ckpt is None:
             _prepare_run_dir(run_dir)
+        else:  # a run killed outright (SIGKILL) while writing a checkpoint leaves its temporary file
+            remove_temp_files(checkpoint_dir(run_dir))
         config.save(run_dir / "config.json")
 
     dataset = PreparedDataset.open(config.data.path)

@@ -77,7 +77,8 @@ def quick_run(data: Path, out: Path, steps: int) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, help="run to evaluate (default: train a quick stand-in)")
     parser.add_argument("--data", type=Path, default=Path("data/bench-eval-faces32"))
     parser.add_argument("--quick-run", type=Path, default=Path("runs/bench-eval-quick"))

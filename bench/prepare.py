@@ -142,7 +142,7 @@ def spread(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="number of JPEGs (default 2000)")
     parser.add_argument("--res", type=int, default=64, help="prepared resolution (default 64)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of prepare (default 3)")

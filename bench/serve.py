@@ -3,10 +3,13 @@
     .venv/bin/python bench/serve.py [--model RUN|CHECKPOINT] [--requests 200] [--rounds 3] [--concurrency 8]
 
 Without --model it times the default DCGAN-64 (ngf 64, nz 100) with freshly initialised weights: the cost of a
-face does not depend on what the weights are. Two servers run as separate processes on 127.0.0.1 (batching of
-concurrent single faces on, and off), started the way `facegan serve` starts them. Each round runs, one after
-another: the in-process reference (G + PNG encoding of one face, no HTTP), sequential requests to each server,
-then `--concurrency` clients to each server. Rounds alternate so a noisy shared machine hits all alike.
+face does not depend on what the weights are. Three servers run as separate processes on 127.0.0.1, started the
+way `facegan serve` starts them: G in eager PyTorch with batching of concurrent single faces on ("batched") and
+off ("unbatched"), and `--runtime auto`, `facegan serve`'s default (ONNX Runtime when installed and faster for one
+face, measured at its start; batching on; the runtime it chose is printed). Each round runs, one after another:
+the in-process references (G + PNG encoding of one face, no HTTP, in PyTorch and in ONNX Runtime), sequential
+requests to each server, then `--concurrency` clients to each server. Rounds alternate so a noisy shared machine
+hits all alike.
 """
 
 from __future__ import annotations
@@ -45,23 +48,23 @@ def make_default_checkpoint(folder: Path) -> Path:
     return path
 
 
-def serve_only(model: str, max_batch: int, workers: int) -> None:
+def serve_only(model: str, max_batch: int, workers: int, runtime: str) -> None:
     """Child mode: serve `model` on a free 127.0.0.1 port and print the URL (as `facegan serve` does)."""
     import uvicorn
 
     from facegan.serve.app import create_app
     from facegan.serve.server import bind_socket, url_of
 
-    app = create_app(model, device="cpu", workers=workers, max_batch=max_batch)
+    app = create_app(model, device="cpu", workers=workers, max_batch=max_batch, runtime=runtime)
     sock = bind_socket("127.0.0.1", 0)
     print(url_of(sock), flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none")).run(sockets=[sock])
 
 
-def start_server(model: str, max_batch: int, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(model: str, max_batch: int, workers: int, runtime: str = "torch") -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve-only", "--model", model, "--max-batch", str(max_batch),
-         "--workers", str(workers)],
+         "--workers", str(workers), "--runtime", runtime],
         stdout=subprocess.PIPE, text=True,
     )
     url = proc.stdout.readline().strip()  # type: ignore[union-attr]
@@ -119,14 +122,17 @@ def concurrent_faces_per_s(url: str, clients: int, per_client: int, offset: int)
     return clients * per_client / elapsed
 
 
-def direct_ms(model: str, count: int, offset: int, renderer_cache: dict) -> list[float]:
-    """Reference: one face through G and PNG encoding in this process (a worker thread), no HTTP, no pool."""
-    if "r" not in renderer_cache:
+def direct_ms(model: str, count: int, offset: int, renderer_cache: dict, runtime: str = "torch") -> list[float]:
+    """Reference: one face through G (in `runtime`) and PNG encoding in this process (a worker thread), no HTTP,
+    no pool."""
+    if runtime not in renderer_cache:
+        from facegan.generation.export import choose_runtime
         from facegan.generation.sample import load_generator
         from facegan.serve.render import FaceRenderer
 
-        renderer_cache["r"] = FaceRenderer(load_generator(model, device="cpu"), chunk_sizes=())
-    renderer = renderer_cache["r"]
+        gen = choose_runtime(load_generator(model, device="cpu"), runtime)
+        renderer_cache[runtime] = FaceRenderer(gen, chunk_sizes=())
+    renderer = renderer_cache[runtime]
     size = renderer.resolution
     times: list[float] = []
 
@@ -156,7 +162,8 @@ def cpu_name() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="run directory or checkpoint (default: an untrained DCGAN-64)")
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per round and server")
     parser.add_argument("--rounds", type=int, default=3)
@@ -165,15 +172,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="generation threads of each server")
     parser.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--max-batch", type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument("--runtime", default="torch", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_only:
-        serve_only(args.model, args.max_batch, args.workers)
+        serve_only(args.model, args.max_batch, args.workers, args.runtime)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(make_default_checkpoint(Path(tmp)))
-        servers = {"batched": start_server(model, 16, args.workers), "unbatched": start_server(model, 1, args.workers)}
+        servers = {"batched": start_server(model, 16, args.workers), "unbatched": start_server(model, 1, args.workers),
+                   "auto": start_server(model, 16, args.workers, "auto")}
+        chosen = httpx.get(servers["auto"][1] + "api/info", timeout=30).json()["serving"]["runtime"]
         direct: list[float] = []
+        direct_onnx: list[float] = []
         health: list[float] = []
         latency: dict[str, list[float]] = {name: [] for name in servers}
         throughput: dict[str, list[float]] = {name: [] for name in servers}
@@ -182,6 +193,7 @@ def main() -> None:
             offset = 0
             for round_index in range(args.rounds):
                 direct += direct_ms(model, args.requests, offset, cache)
+                direct_onnx += direct_ms(model, args.requests, offset, cache, "onnx")
                 for name, (_, url) in servers.items():
                     latency[name] += sequential_ms(url, args.requests, offset)
                 health += sequential_ms(servers["batched"][1], args.requests, offset, path="api/health")
@@ -200,6 +212,10 @@ def main() -> None:
     print(f"CPU: {cpu_name()} ({os.cpu_count()} cores), torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"model: {args.model or 'default DCGAN-64 (ngf 64, nz 100), untrained'}; {args.rounds} rounds alternating")
     print(f"reference, G + PNG in process: p50 {ref_p50:.2f} ms, p99 {percentile(direct, 99):.2f} ms")
+    onnx_p50 = statistics.median(direct_onnx)
+    print(f"reference, G in ONNX Runtime + PNG in process: p50 {onnx_p50:.2f} ms, "
+          f"p99 {percentile(direct_onnx, 99):.2f} ms ({ref_p50 / onnx_p50:.2f}x as fast as PyTorch)")
+    print(f"runtime auto chose: {chosen}; batched and unbatched run G in eager PyTorch")
     print(f"HTTP floor, /api/health (no G): p50 {statistics.median(health):.2f} ms, "
           f"p99 {percentile(health, 99):.2f} ms")
     for name in servers:
@@ -211,6 +227,10 @@ def main() -> None:
               f"(rounds: {', '.join(f'{r:.1f}' for r in rates)})")
     ratio = statistics.median(throughput["batched"]) / statistics.median(throughput["unbatched"])
     print(f"batching speed-up at concurrency {args.concurrency}: {ratio:.2f}x")
+    auto = statistics.median(latency["batched"]) / statistics.median(latency["auto"])
+    auto_rate = statistics.median(throughput["auto"]) / statistics.median(throughput["batched"])
+    print(f"runtime auto ({chosen}) against eager PyTorch (both batched): one face over HTTP {auto:.2f}x as fast "
+          f"(p50), {auto_rate:.2f}x the faces/s at concurrency {args.concurrency}")
     print(f"single-face reference throughput (1 / p50): {1000 / ref_p50:.1f} faces/s")
 
 
@@ -260,7 +280,7 @@ def onnx_vs_eager(model: str | None, rounds: int = 5, count: int = 200) -> None:
 
 if __name__ == "__main__":
     if "--onnx" in sys.argv:
-        cli = argparse.ArgumentParser(description=onnx_vs_eager.__doc__)
+        cli = argparse.ArgumentParser(allow_abbrev=False, description=onnx_vs_eager.__doc__)
         cli.add_argument("--onnx", action="store_true")
         cli.add_argument("--model")
         cli.add_argument("--rounds", type=int, default=5)

@@ -424,7 +424,7 @@ def spread(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", default="/tmp/facegan-bench-speed", help="folder for the JPEGs and the dataset")
     parser.add_argument("--images", type=int, default=2560, help="JPEGs to make (≥ (warmup+steps)×batch)")
     parser.add_argument("--device", default="cpu")

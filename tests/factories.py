@@ -5,6 +5,9 @@ Imported by test modules (`from factories import tiny_config`) and by conftest.p
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +38,14 @@ def tiny_config(data: Path, **train: object) -> RunConfig:
                   "device": "cpu", **train},
     }
     return build_config("dcgan", overrides)
+
+
+def killed_while_writing(target: Path) -> Path:
+    """Start a process that dies by SIGKILL inside atomic_open(target); returns the temporary file it left."""
+    code = ("import os, signal, sys\nfrom facegan.utils.atomic import atomic_open\n"
+            "with atomic_open(sys.argv[1]) as f:\n    f.write(b'half a checkpoint')\n    f.flush()\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    (left,) = [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}.")]
+    return left

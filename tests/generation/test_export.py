@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import sys
 import warnings
 from pathlib import Path
 
@@ -96,12 +98,39 @@ def test_onnx_runtime_for_serving_gives_the_same_faces(trained_run: Path) -> Non
     assert isinstance(fast, LoadedGenerator) and isinstance(fast.netG, OnnxModule)
     # The state dict names both the weights and the runtime (servers fingerprint it to key their caches).
     assert "onnx_runtime" in fast.netG.state_dict() and "reference.main.0.weight" in fast.netG.state_dict()
+    # Its pool threads sleep between calls rather than spin (a server needs the cores between faces).
+    options = fast.netG.exported._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     ref, got = gen.sample(6, seed=4).astype(int), fast.sample(6, seed=4).astype(int)
     assert np.abs(ref - got).max() <= 1  # within one uint8 level
     with pytest.raises(FaceganError, match="unknown runtime"):
         choose_runtime(gen, "tensorrt")
     auto = choose_runtime(gen, "auto")  # whichever measured faster; both make the same faces
     assert np.abs(auto.sample(2, seed=1).astype(int) - gen.sample(2, seed=1).astype(int)).max() <= 1
+
+
+def test_runtime_auto_falls_back_to_pytorch(trained_run: Path, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    from facegan import export
+    from facegan.cli.main import build_parser
+
+    assert build_parser().parse_args(["serve", "RUN"]).runtime == "auto"  # facegan serve's default
+    caplog.set_level(logging.INFO, logger="facegan")
+    gen = load_generator(trained_run)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the onnx extra were not installed
+    assert not export.onnx_runtime_installed()
+    assert choose_runtime(gen, "auto") is gen and export.runtime_name(gen) == "torch"
+    assert "ONNX Runtime is not installed" in caplog.text
+    with pytest.raises(FaceganError, match="facegan\\[onnx\\]"):
+        choose_runtime(gen, "onnx")
+    monkeypatch.delitem(sys.modules, "onnxruntime")
+
+    def broken(_: LoadedGenerator) -> LoadedGenerator:
+        raise RuntimeError("this family does not export")
+
+    monkeypatch.setattr(export, "onnx_generator", broken)
+    assert choose_runtime(gen, "auto") is gen  # an export failure under auto is a warning, not an error
+    assert "could not run in ONNX Runtime (RuntimeError: this family does not export)" in caplog.text
 
 
 def test_export_cli(trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

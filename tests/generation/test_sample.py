@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facegan.cli.main import main
 from facegan.errors import FaceganError
 from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import load_generator, write_samples
@@ -71,3 +72,37 @@ def test_seeded_latents_and_slerp() -> None:
     assert np.allclose(slerp(a, b, 1.0).numpy(), b.numpy(), atol=1e-5)
     mid = slerp(a, b, 0.5)
     assert abs(mid.norm().item() - (a.norm().item() + b.norm().item()) / 2) < 0.5 * a.norm().item()
+
+
+def test_sample_without_out_writes_into_the_run(checkpoint: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"  # a run directory with only its checkpoint: samples/ is made
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(checkpoint, run / "checkpoints" / "step-00000004.pt")
+    assert main(["sample", str(run), "--n", "4", "--seed", "3"]) == 0
+    grid = run / "samples" / "sample-seed3.png"
+    assert f"to {grid}" in capsys.readouterr().out
+    with Image.open(grid) as default, Image.open(_grid(checkpoint, tmp_path, 4, 3)) as explicit:
+        assert np.array_equal(np.asarray(default), np.asarray(explicit))
+    assert main(["sample", str(run), "--interpolate", "2", "--steps", "3"]) == 0
+    assert f"to {run / 'samples' / 'interpolate-seed0.png'}" in capsys.readouterr().out
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["interpolate-seed0.png", "sample-seed3.png"]
+
+
+def _grid(checkpoint: Path, folder: Path, n: int, seed: int) -> Path:
+    out = folder / "explicit.png"
+    assert main(["sample", str(checkpoint), "--n", str(n), "--seed", str(seed), "--out", str(out)]) == 0
+    return out
+
+
+def test_sample_without_out_beside_a_checkpoint_file(checkpoint: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "faces.pt"
+    shutil.copy(checkpoint, model)
+    assert main(["sample", str(model), "--n", "4"]) == 0
+    assert (tmp_path / "faces-sample-seed0.png").is_file()
+    assert f"to {tmp_path / 'faces-sample-seed0.png'}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["sample", "--help"])
+    assert "RUN/samples/sample-seed<S>.png" in capsys.readouterr().out
+

@@ -196,6 +196,23 @@ def test_openapi_schema_states_the_limits_and_image_types(client: TestClient) ->
     assert steps["maximum"] == 64
 
 
+def test_openapi_descriptions_state_the_pixel_limit(client: TestClient) -> None:
+    """A client can know from the schema alone that n=16&size=1023 will be refused, and what size would do."""
+    paths = client.get("/openapi.json").json()["paths"]
+    faces = {p["name"]: p["description"] for p in paths["/api/faces"]["get"]["parameters"]}
+    interp = {p["name"]: p["description"] for p in paths["/api/interpolate"]["get"]["parameters"]}
+    for text in (faces["n"], faces["size"]):
+        assert f"n × size² may not pass {MAX_PIXELS} pixels" in text
+        for n in (64, 16, 4):
+            assert f"≤ {math.isqrt(MAX_PIXELS // n)} at n = {n}" in text
+    for text in (interp["steps"], interp["size"]):
+        assert f"steps × size² may not pass {MAX_PIXELS} pixels" in text
+    side = math.isqrt(MAX_PIXELS // 16)  # 512: what the descriptions promise for n = 16
+    assert client.get(f"/api/faces?n=16&size={side + 1}").status_code == 422
+    assert client.get("/api/faces?n=16&size=1023").status_code == 422
+    assert side < 1023
+
+
 def test_a_full_queue_answers_503_with_retry_after(serve_run) -> None:
     import threading
 

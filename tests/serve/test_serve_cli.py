@@ -61,6 +61,7 @@ def test_serve_process_prints_its_url_answers_and_stops_on_ctrl_c(serve_run: Pat
         try:
             line = proc.stdout.readline()  # type: ignore[union-attr]
             assert "serving" in line and "step 20" in line, line + proc.stderr.read()  # type: ignore[union-attr]
+            assert "cpu, onnxruntime)" in line or "cpu, torch)" in line  # runtime auto, the default, chose one
             url = line.split(" at ")[1].split()[0]
             assert url.startswith("http://127.0.0.1:") and url.endswith("/")
             deadline = time.monotonic() + 30

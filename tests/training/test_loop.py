@@ -18,7 +18,7 @@ from facegan.run.state import TrainingRun
 from facegan.training.loop import train
 from facegan.training.losses import bce_d
 from facegan.training.optim import build_optimizers
-from factories import tiny_config
+from factories import killed_while_writing, tiny_config
 
 
 def test_one_d_step_lowers_d_loss_on_a_fixed_batch(tiny_dataset: Path) -> None:
@@ -118,3 +118,18 @@ def test_model_must_fit_the_data(tiny_dataset: Path, tmp_path: Path) -> None:
     cfg.model.resolution = 64
     with pytest.raises(FaceganError, match="--res 64"):
         train(cfg, tmp_path / "r", show_progress=False)
+
+
+def test_resume_removes_the_temporary_files_a_killed_checkpoint_write_left(tiny_dataset: Path, tmp_path: Path) -> None:
+    from facegan.training.configure import resume_config
+
+    run = tmp_path / "run"
+    train(tiny_config(tiny_dataset, steps=3), run, show_progress=False)
+    left = killed_while_writing(run / "checkpoints" / "step-00000006.pt")  # as a SIGKILL mid-checkpoint does
+    others = [run / "checkpoints" / "notes.tmp", run / "checkpoints" / ".keep", run / "samples" / left.name]
+    for path in others:
+        path.write_bytes(b"not facegan's temporary file, or not in checkpoints/")
+    train(resume_config(run, steps=6), run, resume=True, show_progress=False)
+    assert not left.exists()
+    assert all(path.exists() for path in others)
+    assert [p.name for p in list_checkpoints(run)] == ["step-00000003.pt", "step-00000006.pt"]

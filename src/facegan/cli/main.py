@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 
 from facegan.cli import compare, data, export, prepare, project, report, sample, serve, sweep, train
 from facegan.cli import eval as eval_cmd
+from facegan.cli.parser import FaceganParser
 from facegan.errors import FaceganError
 from facegan.utils.logs import setup_logging
 from facegan.version import __version__
@@ -17,9 +17,9 @@ from facegan.version import __version__
 COMMANDS = (prepare, train, sample, report, data, serve, sweep, compare, eval_cmd, project, export)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full `facegan` argument parser."""
-    parser = argparse.ArgumentParser(
+def build_parser() -> FaceganParser:
+    """The full `facegan` argument parser (every subcommand parser is a FaceganParser too: no option prefixes)."""
+    parser = FaceganParser(
         prog="facegan",
         description="Train GANs on face images and generate faces of people who do not exist.",
         epilog="Typical use: facegan prepare builtin:synthetic-faces --out data/faces; "

@@ -1,4 +1,4 @@
-"""`facegan sample RUN|CHECKPOINT --out faces.png|DIR/`: generate faces from a trained model."""
+"""`facegan sample RUN|CHECKPOINT [--out faces.png|DIR/]`: generate faces from a trained model."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Needs nothing but the checkpoint file (a run directory means its newest checkpoint).",
     )
     p.add_argument("model", metavar="RUN|CHECKPOINT", help="run directory or checkpoint file")
-    p.add_argument("--out", required=True, help="a .png file for one grid, or a folder for one PNG per face")
+    p.add_argument("--out", help="a .png file for one grid, or a folder for one PNG per face (default: "
+                   "RUN/samples/sample-seed<S>.png for a run directory; for a checkpoint file NAME.pt, "
+                   "NAME-sample-seed<S>.png beside it; with --walk, --interpolate or --vary NAME the same places "
+                   "with walk-seed<S>.gif, interpolate-seed<S>.png or vary-NAME-seed<S>.png)")
     p.add_argument("--n", type=int, default=64, help="number of faces (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     p.add_argument("--truncation", type=float, default=1.0, help="scale latents toward the mean, 0-1 (default 1)")
@@ -41,18 +44,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and write the faces."""
-    from facegan.generation.sample import load_generator, write_samples
+    from facegan.generation.sample import default_out, load_generator, write_samples
 
     if not 1 <= args.n <= 100_000:
         raise FaceganError("--n must be between 1 and 100000")
     if not 0.0 <= args.truncation <= 1.0:
         raise FaceganError("--truncation must be between 0 and 1")
+
+    def out(kind: str, suffix: str = ".png") -> str:
+        return args.out or str(default_out(args.model, args.seed, kind, suffix))
+
     if args.walk is not None:
         from facegan.generation.walk import check_walk, write_walk
 
         check_walk(args.walk, args.frames)
         gen = load_generator(args.model, device=args.device)
-        walk = write_walk(gen, args.out, args.walk, args.frames, args.seed, args.truncation, args.fps, args.size)
+        walk = write_walk(gen, out("walk", ".gif"), args.walk, args.frames, args.seed, args.truncation, args.fps,
+                          args.size)
         print(f"wrote a looping walk through {args.walk} latents ({walk.frames} frames of {walk.size} px) "
               f"from step {gen.step} to {walk.path}")
         return 0
@@ -61,18 +69,21 @@ def run(args: argparse.Namespace) -> int:
 
         check_interpolation(args.interpolate, args.steps)
         gen = load_generator(args.model, device=args.device)
-        write_interpolation(gen, args.out, args.interpolate, args.steps, args.seed, args.truncation)
-        print(f"wrote {args.interpolate} latent walks of {args.steps} faces from step {gen.step} to {args.out}")
+        path = out("interpolate")
+        write_interpolation(gen, path, args.interpolate, args.steps, args.seed, args.truncation)
+        print(f"wrote {args.interpolate} latent walks of {args.steps} faces from step {gen.step} to {path}")
         return 0
     from facegan.generation.attributes import parse_attr, write_attribute_grid
 
     attr = parse_attr(args.attr)
     gen = load_generator(args.model, device=args.device)
     if args.vary is not None:
-        rows = write_attribute_grid(gen, args.out, args.vary, args.n, args.seed, args.truncation, attr)
-        print(f"wrote {args.n} faces for each of {rows} values of {args.vary} from step {gen.step} to {args.out}")
+        path = out(f"vary-{args.vary}")
+        rows = write_attribute_grid(gen, path, args.vary, args.n, args.seed, args.truncation, attr)
+        print(f"wrote {args.n} faces for each of {rows} values of {args.vary} from step {gen.step} to {path}")
         return 0
-    paths = write_samples(gen.sample(args.n, args.seed, args.truncation, attr=attr), args.out, nrow=args.nrow)
+    path = out("sample")
+    paths = write_samples(gen.sample(args.n, args.seed, args.truncation, attr=attr), path, nrow=args.nrow)
     files = f" ({len(paths)} files)" if len(paths) > 1 else ""
-    print(f"wrote {args.n} faces from step {gen.step} to {args.out}{files}")
+    print(f"wrote {args.n} faces from step {gen.step} to {path}{files}")
     return 0

@@ -19,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--workers", type=int, default=2, help="generation threads (default 2)")
-    p.add_argument("--runtime", choices=("torch", "onnx", "auto"), default="torch",
-                   help="run G in PyTorch (default), in ONNX Runtime (CPU, needs facegan[onnx]), or auto: ONNX "
-                   "Runtime when installed and faster for one face, measured at start")
+    p.add_argument("--runtime", choices=("torch", "onnx", "auto"), default="auto",
+                   help="auto (default): G in ONNX Runtime when it is installed (facegan[onnx]), G is on the CPU "
+                   "and one face is faster there, measured at start (the export adds a few seconds to it), else "
+                   "in PyTorch; torch: always PyTorch; onnx: always ONNX Runtime (CPU)")
     p.set_defaults(func=run)
 
 

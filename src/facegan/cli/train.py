@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "config.json, metrics.jsonl (one line per step), samples/ (fixed-noise 8×8 grids) and checkpoints/. "
         "Ctrl-C or SIGTERM stops after the current step with a checkpoint; --resume continues exactly.",
     )
+    p.explain_absent("train takes the resolution and channels from the prepared dataset (set them with "
+                     "facegan prepare SOURCE --out DIR --res N --channels C)",
+                     "--res", "--resolution", "--channels")
     where = p.add_argument_group("what to train")
     where.add_argument("--data", help="prepared dataset directory")
     where.add_argument("--out", help="run directory to create")

@@ -17,6 +17,7 @@ import dataclasses
 import io
 import json
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ VERIFY_BATCHES = (1, 5)  # the batch the graph was traced with is 2, so both of 
 OPSET = 18
 META_KEY = "facegan"
 TORCHSCRIPT_META = "facegan.json"
+AUTO_ROUNDS = 5  # runtime auto: alternating rounds of 8 timed faces per runtime
 INSTALL_ONNX = "ONNX export needs the optional onnx extra: pip install 'facegan[onnx]'"
 
 
@@ -172,7 +174,7 @@ class ExportedGenerator:
     (a conditional model also takes `labels`, batch×A int64 level indices; none given means all unknown)."""
 
     def __init__(self, path: str | Path | None = None, data: bytes | None = None, fmt: str | None = None,
-                 threads: int = 0) -> None:
+                 threads: int = 0, spin: bool = True) -> None:
         if data is None:
             if path is None or not Path(path).is_file():
                 raise FaceganError(f"{path} does not exist")
@@ -185,6 +187,8 @@ class ExportedGenerator:
                 raise FaceganError(INSTALL_ONNX) from None
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
+            if not spin:  # idle pool threads sleep instead of spinning: they leave the cores to the caller's threads
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.log_severity_level = 3
             try:
                 self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
@@ -288,10 +292,15 @@ class OnnxModule(nn.Module):
 
 
 def onnx_generator(gen: LoadedGenerator, threads: int = 0) -> LoadedGenerator:
-    """The same generator with G run by ONNX Runtime on the CPU (`threads` 0: ONNX Runtime's default)."""
+    """The same generator with G run by ONNX Runtime on the CPU (`threads` 0: ONNX Runtime's default).
+
+    Its thread pool does not spin between calls: in a server the event loop and the PNG encoding need the cores
+    between faces. On a busy 2-core machine, with spinning one face over HTTP was slower than with eager PyTorch;
+    without, about 3x faster (BENCHMARKS.md, serving).
+    """
     if gen.device.type != "cpu":
         gen = load_generator(gen.checkpoint, device="cpu")
-    exported = ExportedGenerator(data=onnx_bytes(gen), fmt="onnx", threads=threads)
+    exported = ExportedGenerator(data=onnx_bytes(gen), fmt="onnx", threads=threads, spin=False)
     return dataclasses.replace(gen, netG=OnnxModule(exported, gen.netG).eval())
 
 
@@ -307,9 +316,45 @@ def time_per_face_ms(fn: Any, z: torch.Tensor, repeats: int = 50) -> float:
     return float(np.median(times) * 1000)
 
 
+def _time_runtimes(fast: LoadedGenerator, eager: LoadedGenerator) -> tuple[float, float]:
+    """Median ms per face of G in ONNX Runtime and in eager PyTorch, timed the way a server runs them: on a worker
+    thread (from the main thread, libgomp's spinning OpenMP team made eager PyTorch many times slower on a busy
+    machine) and in alternating rounds (so a burst of load elsewhere does not fall on one runtime only)."""
+    z = eager.latents(1, 0)
+    rounds: dict[str, list[float]] = {"onnx": [], "torch": []}
+    failed: list[BaseException] = []
+
+    def measure() -> None:
+        try:
+            for _ in range(AUTO_ROUNDS):
+                rounds["onnx"].append(time_per_face_ms(fast.images, z, 8))
+                rounds["torch"].append(time_per_face_ms(eager.images, z, 8))
+        except BaseException as exc:  # re-raised in the calling thread below
+            failed.append(exc)
+
+    worker = threading.Thread(target=measure, name="facegan-runtime-timing")
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    return float(np.median(rounds["onnx"])), float(np.median(rounds["torch"]))
+
+
+def onnx_runtime_installed() -> bool:
+    """Whether the packages `onnx_generator` needs (onnx and onnxruntime) can be imported."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
+def runtime_name(gen: LoadedGenerator) -> str:
+    """What runs G: "onnxruntime" (an `onnx_generator`) or "torch"."""
+    return "onnxruntime" if isinstance(gen.netG, OnnxModule) else "torch"
+
+
 def choose_runtime(gen: LoadedGenerator, runtime: str = "auto") -> LoadedGenerator:
     """The generator to serve with: `torch`, `onnx`, or `auto` (ONNX Runtime when it is installed, G is on
-    the CPU and one face is faster there than in eager PyTorch, measured now)."""
+    the CPU and one face is faster there than in eager PyTorch, measured now; else PyTorch, never an error)."""
     if runtime == "torch":
         return gen
     if runtime not in ("auto", "onnx"):
@@ -318,16 +363,19 @@ def choose_runtime(gen: LoadedGenerator, runtime: str = "auto") -> LoadedGenerat
         if runtime == "onnx":
             raise FaceganError("--runtime onnx runs G on the CPU; add --device cpu, or use --runtime torch")
         return gen
+    if runtime == "onnx":
+        return onnx_generator(gen)
+    if not onnx_runtime_installed():
+        log.info("runtime auto: ONNX Runtime is not installed (extra `onnx`), so G runs in PyTorch")
+        return gen
     try:
         fast = onnx_generator(gen)
-    except FaceganError:
-        if runtime == "onnx":
-            raise
+        onnx_ms, torch_ms = _time_runtimes(fast, gen)
+    except Exception as exc:  # auto must never stop a server from starting: any export failure means PyTorch
+        log.warning("runtime auto: G could not run in ONNX Runtime (%s: %s), so it runs in PyTorch",
+                    type(exc).__name__, exc)
         return gen
-    if runtime == "onnx":
-        return fast
-    z = gen.latents(1, 0)
-    onnx_ms = time_per_face_ms(fast.images, z, 20)
-    torch_ms = time_per_face_ms(gen.images, z, 20)
-    log.info("one face: ONNX Runtime %.2f ms, PyTorch %.2f ms", onnx_ms, torch_ms)
-    return fast if onnx_ms < torch_ms else gen
+    chosen = fast if onnx_ms < torch_ms else gen
+    log.info("runtime auto: one face takes %.2f ms in ONNX Runtime, %.2f ms in PyTorch: serving with %s",
+             onnx_ms, torch_ms, runtime_name(chosen))
+    return chosen

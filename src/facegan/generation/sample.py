@@ -103,6 +103,14 @@ def _generator_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     return ckpt.get("G_ema") or ckpt["G"]
 
 
+def default_out(model: str | Path, seed: int, kind: str = "sample", suffix: str = ".png") -> Path:
+    """Where `facegan sample` writes when given no --out: RUN/samples/<kind>-seed<S><suffix> for a run
+    directory, <name>-<kind>-seed<S><suffix> beside a checkpoint file <name>.pt."""
+    model = Path(model)
+    name = f"{kind}-seed{seed}{suffix}"
+    return model / "samples" / name if model.is_dir() else model.with_name(f"{model.stem}-{name}")
+
+
 def write_samples(images: np.ndarray, out: str | Path, nrow: int | None = None) -> list[Path]:
     """A grid PNG when `out` ends in .png, else one PNG per face in the folder `out`; returns the files."""
     out = Path(out)

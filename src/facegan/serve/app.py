@@ -40,15 +40,27 @@ MIN_STEPS, MAX_STEPS = 2, 64
 MAX_PIXELS = 2**22
 
 
+def pixel_limit(count: str, examples: tuple[int, ...]) -> str:
+    """The pixel limit of one response in words, with the numbers from MAX_PIXELS (for the OpenAPI descriptions)."""
+    sides = ", ".join(f"≤ {math.isqrt(MAX_PIXELS // k)} at {count} = {k}" for k in examples)
+    return f"{count} × size² may not pass {MAX_PIXELS} pixels (else 422), so size {sides}"
+
+
 # Query parameters shared by the image endpoints (module level: the app's annotations are resolved by name).
 Seed = Annotated[int, Query(ge=0, le=MAX_SEED, description="seed of the 64 latents the faces come from")]
-Size = Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE, description=(
-    f"pixels per face side (default: the model's); faces × size² may not pass {MAX_PIXELS} (else 422)"))]
+SIZE_TEXT = f"pixels per face side, {MIN_SIZE}-{MAX_SIZE} (default: the model's)"
+Size = Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE, description=SIZE_TEXT)]
+GridSize = Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE, description=(
+    f"{SIZE_TEXT}; {pixel_limit('n', (MAX_FACES, 16, 4))}"))]
+FrameSize = Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE, description=(
+    f"{SIZE_TEXT}; {pixel_limit('steps', (MAX_STEPS, 16, 4))}"))]
 Index = Annotated[int, Query(ge=0, lt=MAX_FACES, description="which face of the seed's grid (0-63)")]
 Truncation = Annotated[float, Query(ge=0.0, le=1.0, description="scale latents toward the mean: 1 = none")]
 Smooth = Annotated[bool, Query(description="enlarge with Lanczos instead of nearest-neighbour")]
-Count = Annotated[int, Query(ge=1, le=MAX_FACES, description="number of faces")]
-Steps = Annotated[int, Query(ge=MIN_STEPS, le=MAX_STEPS, description="frames, both ends included")]
+Count = Annotated[int, Query(ge=1, le=MAX_FACES, description=(
+    f"number of faces, 1-{MAX_FACES}; {pixel_limit('n', (MAX_FACES, 16, 4))}"))]
+Steps = Annotated[int, Query(ge=MIN_STEPS, le=MAX_STEPS, description=(
+    f"frames, both ends included, {MIN_STEPS}-{MAX_STEPS}; {pixel_limit('steps', (MAX_STEPS, 16, 4))}"))]
 Format = Annotated[Literal["png", "gif"], Query(description="png: frames side by side; gif: animation")]
 
 
@@ -90,13 +102,13 @@ def create_app(
     workers: generation threads; max_pending: jobs queued or running before requests get 503;
     max_batch: single-face requests run through G together; chunk_sizes: G batch sizes known to be
     bit-identical to one face at a time (default: measured now); runtime: torch, onnx (G in ONNX Runtime)
-    or auto (ONNX Runtime if installed and faster for one face, measured now).
+    or auto (ONNX Runtime if installed and faster for one face, measured now; `facegan serve`'s default).
     """
     gen = model if isinstance(model, LoadedGenerator) else load_generator(model, device=device)
-    if runtime != "torch":  # onnx: G in ONNX Runtime; auto: there if it measures faster (generation.export)
-        from facegan.generation.export import choose_runtime
+    from facegan.generation.export import choose_runtime, runtime_name
 
-        gen = choose_runtime(gen, runtime)
+    # runtime onnx: G in ONNX Runtime; auto: there if it is installed and measures faster (facegan.export)
+    gen = choose_runtime(gen, runtime)
     renderer = FaceRenderer(gen, chunk_sizes)
     pool = GenerationPool(renderer.generate, workers=workers, max_pending=max_pending, max_batch=max_batch)
     native = gen.config.model.resolution
@@ -164,7 +176,7 @@ def create_app(
     async def faces(
         request: Request, seed: Seed = 0,
         n: Count = 16,
-        size: Size = native, truncation: Truncation = 1.0, smooth: Smooth = False, attr: str = attr_query(),
+        size: GridSize = native, truncation: Truncation = 1.0, smooth: Smooth = False, attr: str = attr_query(),
     ) -> Response:
         """The first `n` faces of `seed`, ceil(√n) per row with 2-px black gaps."""
         _too_many_pixels("size", n, "faces", size)
@@ -192,7 +204,7 @@ def create_app(
     async def interpolate(
         request: Request, seed_a: Seed, seed_b: Seed, index_a: Index = 0, index_b: Index = 0,
         steps: Steps = 8,
-        size: Size = native, truncation: Truncation = 1.0, smooth: Smooth = False,
+        size: FrameSize = native, truncation: Truncation = 1.0, smooth: Smooth = False,
         format: Format = "png", attr: str = attr_query(),
     ) -> Response:
         """Frames along the great circle from face (seed_a, index_a) to (seed_b, index_b); frame k at x = k·size."""
@@ -213,7 +225,8 @@ def create_app(
             "attributes": describe_condition(gen.config.model),  # what `attr` may name (empty: unconditional)
             "model_id": renderer.model_id,
             "serving": {
-                "workers": pool.workers, "max_pending": pool.max_pending, "max_batch": pool.max_batch,
+                "runtime": runtime_name(gen), "workers": pool.workers, "max_pending": pool.max_pending,
+                "max_batch": pool.max_batch,
                 "batch_invariant_sizes": list(renderer.chunk_sizes),
             },
             "limits": {

@@ -56,11 +56,12 @@ def is_loopback(host: str) -> bool:
 
 def run_server(
     model: str | Path, host: str = "127.0.0.1", port: int = 8000, device: str = "auto", workers: int = 2,
-    announce: Callable[[str], None] = print, runtime: str = "torch",
+    announce: Callable[[str], None] = print, runtime: str = "auto",
 ) -> None:
     """Load the model, listen on host:port, announce the URL, and serve until Ctrl-C/SIGTERM."""
     import uvicorn
 
+    from facegan.generation.export import runtime_name
     from facegan.serve.app import create_app
 
     if workers < 1:
@@ -71,7 +72,8 @@ def run_server(
     url = url_of(sock)
     if not is_loopback(host):
         log.warning("listening on %s: anyone who can reach this machine can use the server", host)
-    announce(f"serving {gen.checkpoint} (step {gen.step}, {gen.device}) at {url}  (Ctrl-C to stop)")
+    announce(f"serving {gen.checkpoint} (step {gen.step}, {gen.device}, {runtime_name(gen)}) at {url}  "
+             "(Ctrl-C to stop)")
     config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on",
                             limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5)
     try:

@@ -34,6 +34,7 @@ from facegan.training.optim import build_optimizers
 from facegan.training.precision import configure_backends, resolve_speed
 from facegan.training.stabilisers import make_ema, update_ema
 from facegan.training.step import StepContext
+from facegan.utils.atomic import remove_temp_files
 from facegan.utils.progress import progress_bar
 
 log = logging.getLogger("facegan.train")
@@ -116,6 +117,8 @@ def _train(
     if env.is_main:  # only rank 0 writes files
         if ckpt is None:
             _prepare_run_dir(run_dir)
+        else:  # a run killed outright (SIGKILL) while writing a checkpoint leaves its temporary file
+            remove_temp_files(checkpoint_dir(run_dir))
         config.save(config_path(run_dir))
 
     dataset = PreparedDataset.open(config.data.path)

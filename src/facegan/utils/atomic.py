@@ -1,13 +1,31 @@
-"""Atomic file writes: write to a temporary sibling, then rename over the target."""
+"""Atomic file writes: write to a temporary sibling, then rename over the target.
+
+The temporary file is `.NAME.XXXXXXXX.tmp` beside NAME (mkstemp's 8 random characters). Only a process killed
+outright (SIGKILL, power loss) leaves one behind; `remove_temp_files` clears those from a folder, matching this
+exact pattern and nothing else.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+log = logging.getLogger("facegan.atomic")
+
+TEMP_SUFFIX = ".tmp"
+# ".<target>.<8 of mkstemp's characters: a-z, 0-9, _>.tmp"; tests check it against real temporary names.
+TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def temp_prefix(path: Path) -> str:
+    """The prefix of `path`'s temporary siblings."""
+    return f".{path.name}."
 
 
 @contextlib.contextmanager
@@ -15,7 +33,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside `path`; on success it replaces `path`, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=TEMP_SUFFIX)
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes files private; results are meant to be shared like any other file
         with os.fdopen(fd, mode) as handle:
@@ -37,3 +55,27 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` atomically."""
     with atomic_open(path, "wb") as handle:
         handle.write(data)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether `name` is the name of a temporary file `atomic_open` writes."""
+    return TEMP_NAME.match(name) is not None
+
+
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files an interrupted `atomic_open` left in `folder` (not below it); returns them.
+
+    Call it only where no other process may be writing into `folder` at the same time.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in sorted(folder.iterdir()):
+        if is_temp_name(entry.name) and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    if removed:
+        log.info("removed %d temporary file(s) an interrupted write left in %s: %s", len(removed), folder,
+                 ", ".join(p.name for p in removed))
+    return removed

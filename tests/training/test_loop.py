@@ -96,15 +96,36 @@ def test_signal_stops_with_a_checkpoint(tiny_dataset: Path, tmp_path: Path) -> N
         if run.step == 4:
             os.kill(os.getpid(), signal.SIGINT)
 
-    # What was installed before: Python's default_int_handler, or SIG_IGN when the tests run in the background
-    # (nohup, `make test &` in a script); training's stop handler replaces either while it runs.
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    result = train(tiny_config(tiny_dataset, steps=50, checkpoint_every=100), tmp_path / "r",
-                   hooks=[interrupt_at_step_4], show_progress=False)
+    # Python's own Ctrl-C handler while training starts, whatever the test process inherited (SIG_IGN when the
+    # tests run in the background: nohup, `make test &` in a script); training's stop handler replaces it.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        result = train(tiny_config(tiny_dataset, steps=50, checkpoint_every=100), tmp_path / "r",
+                       hooks=[interrupt_at_step_4], show_progress=False)
+        after = {sig: signal.getsignal(sig) for sig in before}
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert result.status == "interrupted"
     assert result.step in (4, 5)
     assert load_checkpoint(tmp_path / "r")["step"] == result.step
-    assert {sig: signal.getsignal(sig) for sig in before} == before  # the previous handlers are back
+    assert after == before  # the previous handlers are back
+
+
+def test_an_ignored_sigint_stays_ignored_while_training(tiny_dataset: Path, tmp_path: Path) -> None:
+    def interrupt_at_step_4(run: TrainingRun) -> None:
+        if run.step == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    inherited = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    try:
+        result = train(tiny_config(tiny_dataset, steps=8, checkpoint_every=100), tmp_path / "r",
+                       hooks=[interrupt_at_step_4], show_progress=False)
+        still_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+    assert result.status == "finished" and result.step == 8
+    assert still_ignored
 
 
 def test_refuses_to_overwrite_a_run(tiny_dataset: Path, tmp_path: Path) -> None:

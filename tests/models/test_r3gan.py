@@ -55,6 +55,19 @@ def test_paper_preset_parameter_counts(resolution: int, g_params: int, d_params:
     assert _count(r3gan.build_discriminator(cfg)) == d_params
 
 
+@pytest.mark.parametrize(("name", "g_params", "d_params"), [
+    ("r3gan-cpu64", 893_616, 877_488), ("r3gan-cpu32", 893_152, 877_024),
+])
+def test_cpu_preset_parameter_counts_and_shapes(name: str, g_params: int, d_params: int) -> None:
+    preset = r3gan.PRESETS[name]
+    cfg = _cfg(preset["resolution"], 3, preset["nz"], **preset["options"])
+    netG, netD = r3gan.build_generator(cfg), r3gan.build_discriminator(cfg)
+    assert (_count(netG), _count(netD)) == (g_params, d_params)
+    with torch.no_grad():
+        images = netG(torch.randn(2, cfg.nz))
+    assert images.shape == (2, 3, cfg.resolution, cfg.resolution) and netD(images).shape == (2,)
+
+
 def test_paper_ffhq64_widths_and_groups() -> None:
     """FFHQ-64 in their train.py: widths 3/4·[1024]*4 + [384], 2 blocks each, cardinality 96 (48) at 2C."""
     options = r3gan.R3GANOptions()

@@ -111,8 +111,8 @@ def test_onnx_runtime_for_serving_gives_the_same_faces(trained_run: Path) -> Non
 
 def test_runtime_auto_falls_back_to_pytorch(trained_run: Path, monkeypatch: pytest.MonkeyPatch,
                                             caplog: pytest.LogCaptureFixture) -> None:
-    from facegan.generation import export
     from facegan.cli.main import build_parser
+    from facegan.generation import export
 
     assert build_parser().parse_args(["serve", "RUN"]).runtime == "auto"  # facegan serve's default
     caplog.set_level(logging.INFO, logger="facegan")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from factories import killed_while_writing
 from facegan.utils.atomic import atomic_open, is_temp_name, remove_temp_files
+from factories import killed_while_writing
 
 
 def test_the_temp_name_pattern_matches_the_names_atomic_open_uses(tmp_path: Path) -> None:

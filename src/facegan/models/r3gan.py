@@ -24,10 +24,9 @@ Pure PyTorch (no custom ops): exports to ONNX/TorchScript and runs under bf16 au
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
+from facegan.models.family import Family, option
 
 RESOLUTIONS = (32, 64, 128)
 SLOPE = 0.2
@@ -52,42 +53,27 @@ PAPER_WIDTHS: dict[int, tuple[int, ...]] = {
 PAPER_NZ = 64
 
 
-@dataclass(frozen=True)
+@dataclass
 class R3GANOptions:
-    """R3GAN's architecture options (ModelConfig.options); empty tuples take the paper's preset."""
+    """R3GAN's architecture options (ModelConfig.options of an r3gan run; each is also a `facegan train` flag)."""
 
-    widths: tuple[int, ...] = field(default=(), metadata={
-        "help": "G's stage widths from 4×4 up to the image, one per resolution (D mirrors them); "
-                "empty: the paper's preset for the resolution"})
-    blocks: tuple[int, ...] = field(default=(2,), metadata={
-        "help": "residual blocks per stage: one number for every stage, or one per stage from 4×4 up"})
-    channels_per_group: int = field(default=16, metadata={
-        "help": "channels per group of the 3×3 conv in each block (0: dense, one group)"})
-    expansion: int = field(default=2, metadata={
-        "help": "inverted-bottleneck expansion: a block's 3×3 conv has expansion × the stage width channels"})
-    resampling_filter: tuple[int, ...] = field(default=(1, 2, 1), metadata={
-        "help": "1-D FIR filter of the 2× resamplers (convolved with [1, 1], outer product, normalised)"})
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> R3GANOptions:
-        """Options from a JSON-like dict (lists become tuples); unknown names are a user error."""
-        values = dict(values or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise FaceganError(f"unknown r3gan option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        for name in ("widths", "blocks", "resampling_filter"):
-            if name in values:
-                value = values[name]
-                values[name] = tuple(int(v) for v in (value if isinstance(value, Sequence) else [value]))
-        return cls(**values)
+    widths: list[int] = option([], "R3GAN: G's stage widths from 4×4 up to the image, one per resolution (D "
+                               "mirrors them); empty: the paper's for the resolution", minimum=1)
+    blocks: list[int] = option([2], "R3GAN: residual blocks per stage, one number for all or one per stage from "
+                               "4×4 up (default 2)", minimum=0)
+    channels_per_group: int = option(16, "R3GAN: channels per group of each block's 3×3 conv (0: dense; "
+                                     "default 16)", minimum=0)
+    expansion: int = option(2, "R3GAN: inverted-bottleneck expansion of each block's 3×3 conv (default 2)",
+                            minimum=1)
+    resampling_filter: list[int] = option([1, 2, 1], "R3GAN: 1-D FIR taps of the 2× resamplers, convolved with "
+                                          "[1, 1] (default 1,2,1)", minimum=0)
 
     def stage_widths(self, resolution: int) -> tuple[int, ...]:
-        """G's widths from 4×4 up for `resolution` (the preset when none are given)."""
+        """G's widths from 4×4 up for `resolution` (the paper's when none are given)."""
         if resolution not in RESOLUTIONS:
             raise FaceganError(f"R3GAN supports {', '.join(map(str, RESOLUTIONS))} px, not {resolution}")
         stages = int(math.log2(resolution)) - 1
-        widths = self.widths or PAPER_WIDTHS[resolution]
+        widths = tuple(self.widths) or PAPER_WIDTHS[resolution]
         if len(widths) != stages:
             raise FaceganError(f"r3gan at {resolution} px needs {stages} stage widths (4×4 up), got {len(widths)}")
         return widths
@@ -95,10 +81,10 @@ class R3GANOptions:
     def stage_blocks(self, stages: int) -> tuple[int, ...]:
         """Blocks per stage from 4×4 up."""
         if len(self.blocks) == 1:
-            return self.blocks * stages
+            return tuple(self.blocks) * stages
         if len(self.blocks) != stages:
             raise FaceganError(f"r3gan blocks: give one number or {stages} (one per stage), got {len(self.blocks)}")
-        return self.blocks
+        return tuple(self.blocks)
 
     def groups(self, channels: int) -> int:
         """Number of groups of the 3×3 conv over `channels` expanded channels."""
@@ -108,22 +94,6 @@ class R3GANOptions:
             raise FaceganError(f"r3gan: {channels} expanded channels are not a multiple of "
                                f"channels_per_group={self.channels_per_group}")
         return channels // self.channels_per_group
-
-
-# Presets: ModelConfig fields (+ options) per name. "r3gan-<res>" are the paper's widths; CPU presets come from
-# bench/r3gan_cost.py (notes/r3gan-cost.md).
-PRESETS: dict[str, dict[str, Any]] = {
-    "r3gan-32": {"resolution": 32, "nz": PAPER_NZ, "options": {"widths": PAPER_WIDTHS[32]}},
-    "r3gan-64": {"resolution": 64, "nz": PAPER_NZ, "options": {"widths": PAPER_WIDTHS[64]}},
-    "r3gan-128": {"resolution": 128, "nz": PAPER_NZ, "options": {"widths": PAPER_WIDTHS[128]}},
-    # CPU presets (notes/r3gan-cost.md): narrow high-resolution stages, no block at 64×64 (the image stage is
-    # a 1×1 conv + resampling in G and D), 8 channels per group. ~0.09 GFLOP per forward of G or D per image
-    # against DCGAN-64's 0.21; a step costs ~1.2× DCGAN-64's in fp32 and ~1.7× its bf16 step (shared CPU).
-    "r3gan-cpu64": {"resolution": 64, "nz": PAPER_NZ, "options": {
-        "widths": (256, 128, 64, 32, 16), "blocks": (2, 2, 2, 1, 0), "channels_per_group": 8}},
-    "r3gan-cpu32": {"resolution": 32, "nz": PAPER_NZ, "options": {
-        "widths": (256, 128, 64, 32), "blocks": (2, 2, 2, 1), "channels_per_group": 8}},
-}
 
 
 def msr_init_(weight: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
@@ -291,17 +261,63 @@ class Discriminator(nn.Module):
         return (logits, features) if with_features else logits
 
 
-def options_of(cfg: Any) -> R3GANOptions:
-    """The R3GAN options of a model config (its `options` dict; absent: the paper's defaults)."""
-    options = getattr(cfg, "options", None) or {}
-    return options if isinstance(options, R3GANOptions) else R3GANOptions.from_mapping(options)
+def options_of(cfg: ModelConfig) -> R3GANOptions:
+    """The R3GAN options of a model config (`cfg.options`, the paper's defaults filled in), checked."""
+    return FAMILY.options_of(cfg)
 
 
-def build_generator(cfg: Any) -> Generator:
-    """R3GAN's G for a config with `.resolution`, `.channels`, `.nz` and `.options` (initialised as the paper)."""
+def build_generator(cfg: ModelConfig) -> Generator:
+    """R3GAN's G for `cfg` (initialised as the paper)."""
     return Generator(options_of(cfg), cfg.nz, cfg.channels, cfg.resolution)
 
 
-def build_discriminator(cfg: Any) -> Discriminator:
-    """R3GAN's D for a config with `.resolution`, `.channels` and `.options` (initialised as the paper)."""
+def build_discriminator(cfg: ModelConfig) -> Discriminator:
+    """R3GAN's D for `cfg` (initialised as the paper)."""
     return Discriminator(options_of(cfg), cfg.channels, cfg.resolution)
+
+
+def check(config: RunConfig) -> None:
+    """Refuse what R3GAN's D does not have (it has no normalisation and no minibatch-std layer)."""
+    if config.model.minibatch_std:
+        raise FaceganError("r3gan's D has no minibatch standard deviation layer; drop --minibatch-std")
+
+
+# Presets. R3GAN's recipe (their train.py, FFHQ-64): RpGAN + γ/2·(R1 + R2), Adam with β1 = 0, cosine ramps of
+# lr 2e-4 → 5e-5, β2 0.9 → 0.99, γ down 10×, G_ema's half-life 0 → 1/40 of the ramp and the augmentation
+# probability 0 → 0.3, over the first part of the run (training.schedules). γ scales with the pixel count from
+# FFHQ-64's 2 → 0.2 (a choice: their CIFAR-10 preset uses 0.05 → 0.005 at 32 px). Augmentation: DiffAugment's
+# colour and translation (theirs is ADA's pipeline, which facegan does not have).
+PAPER_BATCH = 256
+AUGMENT = "color,translation"
+AUG_P = 0.3
+EMA_HALF_LIFE = (0.0, 1 / 40)  # of the ramp length: FFHQ-64's 0.5 M images over 20 M
+
+
+def _preset(resolution: int, options: dict[str, Any], batch: int | None = None) -> dict[str, dict[str, Any]]:
+    gamma = 2.0 * (resolution / 64) ** 2
+    train: dict[str, Any] = {"loss": "rpgan", "r1_gamma": gamma / 10, "diffaugment": AUGMENT}
+    if batch is not None:
+        train["batch_size"] = batch
+    return {
+        "model": {"resolution": resolution, "nz": PAPER_NZ, "options": options},
+        "optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.99},
+        "train": train,
+        "schedule": {"lr": [1.0, 0.25], "beta2": [0.9, 0.99], "gamma": [gamma, gamma / 10],
+                     "ema_half_life": list(EMA_HALF_LIFE), "aug_p": [0.0, AUG_P]},
+    }
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # The paper's widths (their FFHQ-64; CIFAR-10's at 32 px; FFHQ-256's first six stages at 128 px): GPU models.
+    "r3gan": _preset(64, {"widths": list(PAPER_WIDTHS[64])}, PAPER_BATCH),
+    "r3gan32": _preset(32, {"widths": list(PAPER_WIDTHS[32])}, PAPER_BATCH),
+    "r3gan128": _preset(128, {"widths": list(PAPER_WIDTHS[128])}, PAPER_BATCH),
+    # CPU presets (bench/r3gan_cost.py, docs/models.md): narrow high-resolution stages, no block at 64×64 (the
+    # image stage is a 1×1 conv + resampling in G and D), 8 channels per group; ~0.09 GFLOP per forward of G or
+    # D per image against DCGAN-64's 0.21. facegan's default batch.
+    "r3gan-cpu64": _preset(64, {"widths": [256, 128, 64, 32, 16], "blocks": [2, 2, 2, 1, 0],
+                                "channels_per_group": 8}),
+    "r3gan-cpu32": _preset(32, {"widths": [256, 128, 64, 32], "blocks": [2, 2, 2, 1], "channels_per_group": 8}),
+}
+
+FAMILY = Family("r3gan", build_generator, build_discriminator, options=R3GANOptions, presets=PRESETS, check=check)

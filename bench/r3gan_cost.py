@@ -36,7 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from facegan.models import dcgan, r3gan
-from facegan.r3gan_training import discriminator_terms, rpgan_g_loss
+from facegan.training.losses import rpgan_d, rpgan_g, zero_centred_penalty
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import cpu_name  # bench/ is not a package
@@ -58,7 +58,7 @@ class Candidate:
     step: bool = True  # False: too large to step on a CPU; count parameters and FLOPs only
 
     def cfg(self, dense: bool = False) -> SimpleNamespace:
-        options = {"widths": self.widths, "blocks": self.blocks,
+        options = {"widths": list(self.widths), "blocks": list(self.blocks),
                    "channels_per_group": 0 if dense else self.channels_per_group}
         return SimpleNamespace(resolution=self.resolution, channels=3, nz=self.nz, options=options)
 
@@ -97,14 +97,19 @@ def r3gan_step(nets: Nets, real: torch.Tensor, penalty: bool, autocast: Any) -> 
     with autocast():
         with torch.no_grad():
             fake = nets.netG(torch.randn(n, nz))
-        terms = discriminator_terms(nets.netD, real, fake, GAMMA, with_penalty=penalty)
-    terms.loss.backward()
+        real_x, fake_x = real.detach().requires_grad_(penalty), fake.detach().requires_grad_(penalty)
+        real_out, fake_out = nets.netD(real_x).float(), nets.netD(fake_x).float()
+        loss_d = rpgan_d(real_out, fake_out)
+        if penalty:  # γ/2·(R1 + R2) through the same forward pass, as facegan's step takes them
+            loss_d = loss_d + GAMMA / 2 * (zero_centred_penalty(real_out, real_x)
+                                           + zero_centred_penalty(fake_out, fake_x))
+    loss_d.backward()
     nets.optD.step()
     nets.optG.zero_grad(set_to_none=True)
     nets.netD.requires_grad_(False)
     with autocast():
         fake = nets.netG(torch.randn(n, nz))
-        loss = rpgan_g_loss(nets.netD(real).float(), nets.netD(fake).float())
+        loss = rpgan_g(nets.netD(fake).float(), nets.netD(real).float())
     loss.backward()
     nets.netD.requires_grad_(True)
     nets.optG.step()

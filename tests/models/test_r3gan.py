@@ -13,7 +13,7 @@ from torch import nn
 from facegan.errors import FaceganError
 from facegan.models import r3gan
 
-TINY = {"widths": (32, 32, 16, 16, 8, 8), "channels_per_group": 8}  # sliced to the stage count below
+TINY = {"widths": [32, 32, 16, 16, 8, 8], "channels_per_group": 8}  # sliced to the stage count below
 
 
 def _cfg(resolution: int = 64, channels: int = 3, nz: int = 16, **options: object) -> SimpleNamespace:
@@ -45,12 +45,16 @@ def test_shapes(resolution: int, channels: int) -> None:
     assert features.shape == (3, cfg.options["widths"][0])  # the 4×4 stage width, after the depthwise basis
 
 
-@pytest.mark.parametrize(("resolution", "g_params", "d_params"), [
-    (32, 20_732_160, 20_683_776), (64, 22_429_824, 22_381_440), (128, 22_910_016, 22_861_632),
+def _preset_cfg(name: str) -> SimpleNamespace:
+    model = r3gan.FAMILY.presets[name]["model"]
+    return _cfg(model["resolution"], 3, model["nz"], **model["options"])
+
+
+@pytest.mark.parametrize(("name", "g_params", "d_params"), [
+    ("r3gan32", 20_732_160, 20_683_776), ("r3gan", 22_429_824, 22_381_440), ("r3gan128", 22_910_016, 22_861_632),
 ])
-def test_paper_preset_parameter_counts(resolution: int, g_params: int, d_params: int) -> None:
-    preset = r3gan.PRESETS[f"r3gan-{resolution}"]
-    cfg = _cfg(preset["resolution"], 3, preset["nz"], **preset["options"])
+def test_paper_preset_parameter_counts(name: str, g_params: int, d_params: int) -> None:
+    cfg = _preset_cfg(name)
     assert _count(r3gan.build_generator(cfg)) == g_params
     assert _count(r3gan.build_discriminator(cfg)) == d_params
 
@@ -59,8 +63,7 @@ def test_paper_preset_parameter_counts(resolution: int, g_params: int, d_params:
     ("r3gan-cpu64", 893_616, 877_488), ("r3gan-cpu32", 893_152, 877_024),
 ])
 def test_cpu_preset_parameter_counts_and_shapes(name: str, g_params: int, d_params: int) -> None:
-    preset = r3gan.PRESETS[name]
-    cfg = _cfg(preset["resolution"], 3, preset["nz"], **preset["options"])
+    cfg = _preset_cfg(name)
     netG, netD = r3gan.build_generator(cfg), r3gan.build_discriminator(cfg)
     assert (_count(netG), _count(netD)) == (g_params, d_params)
     with torch.no_grad():
@@ -87,7 +90,7 @@ def test_blocks_are_the_identity_at_initialisation() -> None:
 
 def test_fixup_initialisation_scales_by_the_block_count() -> None:
     torch.manual_seed(0)
-    netD = r3gan.build_discriminator(_cfg(64, widths=(256,) * 5, blocks=(2,)))  # L = 10 blocks
+    netD = r3gan.build_discriminator(_cfg(64, widths=[256] * 5, blocks=[2]))  # L = 10 blocks
     block = next(m for m in netD.modules() if isinstance(m, r3gan.ResidualBlock))
     gain = math.sqrt(2 / (1 + 0.2**2)) * 10 ** (-1 / 4)
     assert block.expand.weight.std().item() == pytest.approx(gain / math.sqrt(256), rel=0.02)
@@ -114,7 +117,7 @@ def test_lowpass_resampling() -> None:
 
 
 def test_width_changes_use_a_1x1_conv_at_the_lower_resolution() -> None:
-    netG = r3gan.build_generator(_cfg(32, widths=(32, 32, 16, 8), channels_per_group=8))
+    netG = r3gan.build_generator(_cfg(32, widths=[32, 32, 16, 8], channels_per_group=8))
     stage = netG.stages[2]
     assert isinstance(stage[0], nn.Conv2d) and stage[0].kernel_size == (1, 1) and isinstance(stage[1], r3gan.Upsample)
     assert isinstance(netG.stages[1][0], nn.Identity)
@@ -134,21 +137,24 @@ def test_bf16_autocast_and_channels_last_train() -> None:
 
 
 def test_unknown_or_inconsistent_options_are_user_errors() -> None:
-    with pytest.raises(FaceganError, match="unknown r3gan option"):
-        r3gan.build_generator(_cfg(64, width=(1,)))
+    with pytest.raises(FaceganError, match="r3gan model has no option width"):
+        r3gan.build_generator(_cfg(64, width=[1]))
     with pytest.raises(FaceganError, match="5 stage widths"):
-        r3gan.build_generator(_cfg(64, widths=(64, 32)))
+        r3gan.build_generator(_cfg(64, widths=[64, 32]))
     with pytest.raises(FaceganError, match="multiple of"):
-        r3gan.build_generator(_cfg(32, widths=(12, 12, 12, 12), channels_per_group=16))
+        r3gan.build_generator(_cfg(32, widths=[12, 12, 12, 12], channels_per_group=16))
+    with pytest.raises(FaceganError, match="a list of int"):
+        r3gan.build_generator(_cfg(32, widths=(64, 64, 32, 16)))
     with pytest.raises(FaceganError, match="32, 64, 128"):
         r3gan.build_generator(_cfg(48))
 
 
 def test_options_from_json_lists_and_defaults_without_options() -> None:
-    options = r3gan.R3GANOptions.from_mapping({"widths": [64, 64, 32, 16], "blocks": 1})
-    assert options.widths == (64, 64, 32, 16) and options.stage_blocks(4) == (1, 1, 1, 1)
-    bare = SimpleNamespace(resolution=32, channels=3, nz=8)  # a config without `options`: the paper's widths
+    options = r3gan.options_of(_cfg(32, widths=[64, 64, 32, 16], blocks=[1]))
+    assert options.stage_widths(32) == (64, 64, 32, 16) and options.stage_blocks(4) == (1, 1, 1, 1)
+    bare = _cfg(32)  # no options: the paper's widths
     assert r3gan.options_of(bare) == r3gan.R3GANOptions()
+    assert r3gan.options_of(bare).stage_widths(32) == r3gan.PAPER_WIDTHS[32]
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit and the TorchScript ONNX exporter
@@ -171,3 +177,27 @@ def test_torchscript_and_onnx_export_of_g() -> None:
     (out,) = session.run(None, {"z": z5.numpy()})
     with torch.no_grad():
         assert torch.allclose(torch.from_numpy(out), netG(z5), atol=1e-4)
+
+
+def test_registered_family_presets_and_flags() -> None:
+    from facegan.cli.model_options import family_option_specs
+    from facegan.models import FAMILIES
+    from facegan.models.presets import build_config
+
+    assert FAMILIES["r3gan"] is r3gan.FAMILY
+    flags = family_option_specs()
+    assert {"--widths", "--blocks", "--channels-per-group", "--expansion", "--resampling-filter"} <= set(flags)
+    for name, resolution in (("r3gan", 64), ("r3gan32", 32), ("r3gan128", 128), ("r3gan-cpu64", 64),
+                             ("r3gan-cpu32", 32)):
+        config = build_config(name)
+        assert (config.model.family, config.model.resolution, config.train.loss) == ("r3gan", resolution, "rpgan")
+        assert (config.optim.beta1, config.schedule.beta2, config.schedule.lr) == (0.0, [0.9, 0.99], [1.0, 0.25])
+        assert config.schedule.gamma == pytest.approx([2.0 * (resolution / 64) ** 2, 0.2 * (resolution / 64) ** 2])
+        assert config.train.diffaugment == "color,translation" and config.schedule.aug_p == [0.0, 0.3]
+    assert build_config("r3gan").train.batch_size == 256 and build_config("r3gan-cpu32").train.batch_size == 128
+    with pytest.raises(FaceganError, match="minibatch"):
+        from facegan.training.configure import check_config
+
+        config = build_config("r3gan-cpu32")
+        config.model.minibatch_std = True
+        check_config(config)

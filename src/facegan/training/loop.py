@@ -207,7 +207,7 @@ def _train(
                         break
                     continue
                 if ctx.ramps:  # the ramped values this step used, on its line
-                    notes = {**{k: round(v, 9) for k, v in ctx.ramps.items()}, **(notes or {})}
+                    notes = {**ctx.ramps, **(notes or {})}
                 metrics.add(run.step, run.epoch, values, notes, images_seen=run.images_seen)
                 if run.step % cadence.log_every == 0 or last:
                     now = time.perf_counter()

@@ -12,6 +12,7 @@ from torch import nn
 from facegan.training.losses import (
     LOSS_NAMES,
     LOSSES,
+    PenaltyInputs,
     bce_d,
     feature_matching_loss,
     gradient_penalty,
@@ -19,7 +20,6 @@ from facegan.training.losses import (
     hinge_g,
     lsgan_d,
     lsgan_g,
-    PenaltyInputs,
     r1_penalty,
     rpgan_d,
     rpgan_g,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from factories import tiny_config, tiny_r3gan_config
 from torch import nn
 
 from facegan.config import BUDGET_ONLY_STEPS
@@ -26,6 +25,7 @@ from facegan.training.schedules import (
     resolve_ramp,
     values_at,
 )
+from factories import tiny_config, tiny_r3gan_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -114,12 +114,20 @@ def test_conditional_faces(tmp_path: Path) -> None:
 
 
 def _ddp_worker(rank: int, world: int, init_file: str, root: str, config: dict[str, Any]) -> None:
+    import facegan.training.loop as loop
+
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    result = train(RunConfig.from_dict(config), Path(root) / "run", show_progress=False)
+    nets: list[Any] = []
+    build = loop.build_models
+    loop.build_models = lambda cfg: nets.append(build(cfg)) or nets[-1]  # keep this rank's G and D
+    result = loop.train(RunConfig.from_dict(config), Path(root) / "run", show_progress=False)
     dist.barrier()
     dist.destroy_process_group()
-    torch.save({"status": result.status, "step": result.step, "rank": result.rank}, Path(root) / f"rank{rank}.pt")
+    weights = {name: {k: v.detach().clone() for k, v in net.state_dict().items()}
+               for name, net in zip(("G", "D"), nets[-1], strict=True)}
+    torch.save({"status": result.status, "step": result.step, "rank": result.rank, **weights},
+               Path(root) / f"rank{rank}.pt")
 
 
 @pytest.mark.slow
@@ -129,6 +137,10 @@ def test_torchrun_ddp_gloo(tiny_dataset: Path, tmp_path: Path) -> None:
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path), config), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
     assert [(r["status"], r["step"], r["rank"]) for r in ranks] == [("finished", 3, 0), ("finished", 3, 1)]
+    for net in ("G", "D"):  # the penalties' gradients were averaged like the loss's: the ranks agree
+        assert all(torch.equal(ranks[0][net][k], ranks[1][net][k]) for k in ranks[0][net]), net
+    saved = load_checkpoint(tmp_path / "run")
+    assert all(torch.equal(saved["G"][k], ranks[0]["G"][k]) for k in saved["G"])
     records = read_metrics(metrics_path(tmp_path / "run"))
     assert [r["step"] for r in records] == [1, 2, 3] and all(set(RAMPS) <= set(r) for r in records)
     assert json.loads((tmp_path / "run" / "runtime.json").read_text())["starts"][0]["processes"] == 2

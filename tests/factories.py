@@ -1,4 +1,4 @@
-"""Small things tests build: structured images and a DCGAN config that trains a step in milliseconds.
+"""Small things tests build: structured images and DCGAN/r3gan configs that train a step in milliseconds.
 
 Imported by test modules (`from factories import tiny_config`) and by conftest.py's fixtures.
 """
@@ -38,6 +38,18 @@ def tiny_config(data: Path, **train: object) -> RunConfig:
                   "device": "cpu", **train},
     }
     return build_config("dcgan", overrides)
+
+
+def tiny_r3gan_config(data: Path, **train: object) -> RunConfig:
+    """An r3gan config (the CPU preset's recipe: RpGAN + R1 + R2, ramps, augmentation) on a tiny 32-px net."""
+    overrides = {
+        "data": {"path": str(data)},
+        "model": {"resolution": 32, "channels": 3, "nz": 16,
+                  "options": {"widths": [32, 16, 8, 8], "blocks": [1], "channels_per_group": 8}},
+        "train": {"batch_size": 16, "steps": 6, "log_every": 2, "sample_every": 3, "checkpoint_every": 3,
+                  "device": "cpu", **train},
+    }
+    return build_config("r3gan-cpu32", overrides)
 
 
 def killed_while_writing(target: Path) -> Path:

@@ -88,7 +88,7 @@ class TrainConfig:
     label_noise: float = 0.0  # D's targets move toward the other class by U(0, this)
     instance_noise: float = 0.0  # σ of Gaussian noise added to every D input
     instance_noise_steps: int = 0  # σ falls linearly to 0 over this many steps (0: constant)
-    r1_gamma: float = 0.0  # R1 penalty γ/2·E‖∇D(x)‖² on reals (0: off)
+    r1_gamma: float = 0.0  # R1 penalty γ/2·E‖∇D(x)‖² on reals (0: off); rpgan: γ of its R1 + R2
     feature_matching: bool = False  # G matches the mean of D's last hidden features instead of fooling D
     ema_decay: float = 0.0  # keep G_ema, an exponential moving average of G's weights (0: off; e.g. 0.999)
     diffaugment: str = ""  # DiffAugment policy for every D input: comma list of color, translation, cutout
@@ -107,6 +107,23 @@ class TrainConfig:
 
 
 @dataclass
+class ScheduleConfig:
+    """Cosine ramps counted in images seen, R3GAN's (facegan.training.schedules); none by default.
+
+    Each ramp is [start, end]: the value follows half a cosine from start to end over the first `ramp_kimg`
+    thousand images, then stays at end. An empty list leaves that quantity to the rest of the config.
+    """
+
+    ramp_kimg: float = 0.0  # length of the ramps; 0: ramp_fraction of the run (written here when it starts)
+    ramp_fraction: float = 0.5  # of the run's images, when steps/epochs give its length (time budget: 20 kimg)
+    lr: list[float] = field(default_factory=list)  # factors of optim.lr_g and lr_d (R3GAN: 1 → 0.25)
+    beta2: list[float] = field(default_factory=list)  # Adam's β2 (R3GAN: 0.9 → 0.99)
+    gamma: list[float] = field(default_factory=list)  # γ of the zero-centred penalties (in place of train.r1_gamma)
+    ema_half_life: list[float] = field(default_factory=list)  # G_ema's half-life, as fractions of the ramp length
+    aug_p: list[float] = field(default_factory=list)  # probability each image D sees is augmented (train.diffaugment)
+
+
+@dataclass
 class RunConfig:
     """Everything needed to reproduce a run."""
 
@@ -114,6 +131,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     versions: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

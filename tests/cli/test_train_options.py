@@ -8,7 +8,9 @@ import argparse
 import dataclasses
 
 from facegan.cli.main import build_parser
-from facegan.config import ModelConfig, OptimConfig, TrainConfig
+from facegan.config import ModelConfig, OptimConfig, ScheduleConfig, TrainConfig
+
+SECTIONS = (ModelConfig, OptimConfig, TrainConfig, ScheduleConfig)
 
 RENAMED = {"name": "optimizer", "ema_decay": "ema", "keep_checkpoints": "keep",
            "time_budget_s": "time_budget_minutes", "family": "model"}  # field → the flag's dest
@@ -17,6 +19,7 @@ NO_FLAG = {  # fields set another way
     "condition_levels", "options",  # from the dataset's labels; the family's generated flags
     "condition_embed", "rho", "rollbacks", "health_saturation", "health_window", "health_collapse",
     "health_warmup", "condition_dropout",  # config.json or sweep --set only
+    "ramp_fraction", "gamma", "ema_half_life", "aug_p",  # the schedule's ramps: the presets, config.json
 }
 CLI_ONLY = {"data", "out", "resume", "lr", "ttur", "no_progress", "report_every", "no_report", "eval_every",
             "eval_n", "func", "command", "verbose", "flip"}
@@ -30,12 +33,12 @@ def _train_dests() -> set[str]:
 
 def test_every_config_field_has_a_flag_or_a_reason() -> None:
     dests = _train_dests()
-    fields = {f.name for cls in (ModelConfig, OptimConfig, TrainConfig) for f in dataclasses.fields(cls)}
+    fields = {f.name for cls in SECTIONS for f in dataclasses.fields(cls)}
     missing = sorted(f for f in fields - NO_FLAG if RENAMED.get(f, f) not in dests)
     assert missing == []
 
 
 def test_every_flag_sets_a_config_field() -> None:
-    fields = {f.name for cls in (ModelConfig, OptimConfig, TrainConfig) for f in dataclasses.fields(cls)}
+    fields = {f.name for cls in SECTIONS for f in dataclasses.fields(cls)}
     targets = fields | set(RENAMED.values()) | CLI_ONLY
     assert sorted(_train_dests() - targets) == []

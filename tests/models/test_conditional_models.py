@@ -22,17 +22,20 @@ from facegan.training.step import StepContext
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 LEVELS = [[0, 1, 2], [-1, 1]]
-SIZES = {"dcgan": 32, "began": 32, "dense128": 128}
+SIZES = {"dcgan": 32, "began": 32, "dense128": 128, "r3gan": 32}
+PRESETS = {"began": "began", "dense128": "dense128", "r3gan": "r3gan-cpu32"}  # else dcgan
+OPTIONS = {"began": {"bottleneck": 8}, "r3gan": {"options": {"widths": [16, 16, 8, 8], "blocks": [1],
+                                                             "channels_per_group": 8}}}
 
 
 def _config(family: str):
-    preset = family if family in ("began", "dense128") else "dcgan"
     overrides = {
         "model": {"family": family, "resolution": SIZES[family], "channels": 3, "nz": 8, "ngf": 8, "ndf": 8,
-                  "bottleneck": 8, "condition": ["shade", "flag"], "condition_levels": LEVELS, "condition_embed": 4},
+                  **OPTIONS.get(family, {}), "condition": ["shade", "flag"], "condition_levels": LEVELS,
+                  "condition_embed": 4},
         "train": {"batch_size": 4, "device": "cpu"},
     }
-    return build_config(preset, overrides)
+    return build_config(PRESETS.get(family, "dcgan"), overrides)
 
 
 def test_every_family_has_a_size_here() -> None:

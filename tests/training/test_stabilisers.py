@@ -269,3 +269,23 @@ def test_spectral_norm_on_every_family(family: str, resolution: int) -> None:
     netD = build_models(cfg)[1]
     layers = [m for m in netD.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert layers and all(hasattr(m, "parametrizations") for m in layers)
+
+
+def test_diffaugment_with_a_per_image_probability() -> None:
+    """p = 1 is the plain DiffAugment (same draws); p < 1 keeps some images as they are, drawn from the
+    generator after the augmentation's own draws; p = 0 draws nothing."""
+    from facegan.training.stabilisers.augment import diff_augment
+
+    x = torch.rand(64, 3, 8, 8)
+    always = diff_augment(x, "color,translation", torch.Generator().manual_seed(1))
+    assert torch.equal(diff_augment(x, "color,translation", torch.Generator().manual_seed(1), p=1.0), always)
+    gen = torch.Generator().manual_seed(1)
+    assert torch.equal(diff_augment(x, "color,translation", gen, p=0.0), x)
+    assert torch.equal(gen.get_state(), torch.Generator().manual_seed(1).get_state())
+    mixed = diff_augment(x, "color,translation", torch.Generator().manual_seed(1), p=0.3)
+    kept = [torch.equal(mixed[i], x[i]) for i in range(64)]
+    augmented = [torch.equal(mixed[i], always[i]) for i in range(64)]
+    assert all(k or a for k, a in zip(kept, augmented, strict=True))
+    assert 5 <= sum(augmented) <= 35  # ~0.3 × 64
+    again = diff_augment(x, "color,translation", torch.Generator().manual_seed(1), p=0.3)
+    assert torch.equal(mixed, again)

@@ -36,6 +36,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--ema", type=float, metavar="DECAY", help="keep an EMA of G's weights (e.g. 0.999; 0: off)")
     s.add_argument("--diffaugment", metavar="POLICY",
                    help=f"DiffAugment of every image D sees: comma list of {', '.join(DIFFAUGMENT)}")
+    s.add_argument("--ramp-kimg", type=float, metavar="K",
+                   help="length of the cosine ramps of lr, β2, γ, EMA half-life and augmentation (r3gan presets) in "
+                        "thousands of images (default: half the run; 20 for a run only a time budget ends)")
     s.add_argument("--time-budget-minutes", type=float, metavar="M",
                    help="stop after M minutes of training (without --steps/--epochs it alone sets the length)")
     add_family_options(p)
@@ -94,6 +97,8 @@ def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise FaceganError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.ramp_kimg is not None and not args.ramp_kimg > 0:
+        raise FaceganError("--ramp-kimg must be positive")
     if args.time_budget_minutes is not None and not args.time_budget_minutes > 0:
         raise FaceganError("--time-budget-minutes must be positive")
     optim: dict[str, Any] = {"name": args.optimizer, "grad_clip_value": args.grad_clip_value}
@@ -112,6 +117,7 @@ def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                   "instance_noise_steps": args.instance_noise_steps, "r1_gamma": args.r1_gamma,
                   "feature_matching": args.feature_matching, "ema_decay": args.ema, "diffaugment": args.diffaugment,
                   "time_budget_s": budget * 60.0 if budget is not None else None, **length},
+        "schedule": {"ramp_kimg": args.ramp_kimg},
     }
 
 

@@ -90,7 +90,7 @@ def resolve_key(key: str) -> tuple[tuple[str, str], ...]:
     """The (section, field) pairs a grid key sets."""
     if key in ALIASES:
         return ALIASES[key]
-    fields = {s: {f.name for f in dataclasses.fields(getattr(RunConfig(), s))} for s in SECTIONS}
+    fields = {s: {f.name for f in dataclasses.fields(getattr(RunConfig(), s))} for s in (*SECTIONS, "schedule")}
     section, dot, name = key.partition(".")
     if dot:
         if section in fields and name in fields[section]:

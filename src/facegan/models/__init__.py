@@ -10,7 +10,7 @@ from torch import nn
 
 from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
-from facegan.models import began, conditional, dcgan, dense128
+from facegan.models import began, conditional, dcgan, dense128, r3gan
 from facegan.models.family import Family
 from facegan.training.stabilisers.layers import apply_spectral_norm
 
@@ -18,6 +18,7 @@ FAMILIES: dict[str, Family] = {
     dcgan.FAMILY.name: dcgan.FAMILY,
     began.FAMILY.name: began.FAMILY,
     dense128.FAMILY.name: dense128.FAMILY,
+    r3gan.FAMILY.name: r3gan.FAMILY,
 }
 
 

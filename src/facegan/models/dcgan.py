@@ -129,9 +129,11 @@ def build_discriminator(cfg: ModelConfig) -> Discriminator:
 
 
 def check(config: RunConfig) -> None:
-    """A loss whose penalty is per image (WGAN-GP) cannot go with BatchNorm in the critic."""
-    if get_loss(config.train.loss).per_image_penalty and config.model.d_norm in ("auto", "batch"):
-        raise FaceganError("WGAN-GP's gradient penalty is per image, which BatchNorm in the critic breaks; "
+    """A loss whose penalty is per image (WGAN-GP, RpGAN's R1 + R2) cannot go with BatchNorm in the critic."""
+    loss = get_loss(config.train.loss)
+    if loss.per_image_penalty and config.model.d_norm in ("auto", "batch"):
+        name = "WGAN-GP" if loss.name == "wgan-gp" else loss.name
+        raise FaceganError(f"{name}'s gradient penalty is per image, which BatchNorm in the critic breaks; "
                            "use --d-norm layer (or none)")
 
 

@@ -12,6 +12,7 @@ from facegan.errors import FaceganError
 from facegan.models import check_model_config
 from facegan.models.presets import all_presets, build_config
 from facegan.run.checkpoint import load_checkpoint
+from facegan.training.schedules import check_schedule
 from facegan.training.stabilisers import check_stabilisers
 
 
@@ -45,8 +46,14 @@ def config_for_data(
 
 
 def check_config(config: RunConfig) -> None:
-    """Refuse, in one sentence, a config that cannot train: its loss and stabilisers, then its family's checks."""
+    """Refuse, in one sentence, a config that cannot train: its loss, stabilisers and ramps, then its family's
+    checks."""
     check_stabilisers(config)
+    check_schedule(config.schedule)
+    if config.schedule.aug_p and not config.train.diffaugment:
+        raise FaceganError("schedule.aug_p ramps the augmentation probability: give --diffaugment POLICY too")
+    if config.schedule.beta2 and config.optim.name != "adam":
+        raise FaceganError(f"schedule.beta2 ramps Adam's β2; the {config.optim.name} optimiser has none")
     check_model_config(config)
 
 

@@ -27,7 +27,7 @@ from facegan.run.checkpoint import checkpoint_path, load_checkpoint
 from facegan.run.layout import append_runtime, checkpoint_dir, config_path, metrics_path, samples_dir
 from facegan.run.metrics_log import MetricsLog
 from facegan.run.state import Hook, TrainingRun, TrainResult, restore, save_run_checkpoint, write_fixed_samples
-from facegan.training import conditioning, distributed, tensorboard
+from facegan.training import conditioning, distributed, schedules, tensorboard
 from facegan.training.configure import check_config, check_model_fits_data
 from facegan.training.health import HealthMonitor
 from facegan.training.optim import build_optimizers
@@ -144,7 +144,7 @@ def _train(
         noise=torch.Generator(device).manual_seed(seed + 1),
         fixed_latents=seeded_latents(FIXED_LATENTS, config.model.nz, seed + 2, config.model.latent),
         dataset=dataset, scaler=speed.grad_scaler(), dist=env,
-        netG_ema=make_ema(netG) if config.train.ema_decay > 0 else None,
+        netG_ema=make_ema(netG) if config.train.ema_decay > 0 or config.schedule.ema_half_life else None,
     )
     if ckpt is not None:
         restore(run, ckpt)
@@ -156,6 +156,8 @@ def _train(
                             rank=env.rank, world_size=env.world_size)
     per_epoch = batches.batches_per_epoch
     total = config.train.steps or config.train.epochs * per_epoch
+    if ckpt is None and schedules.resolve_ramp(config, total) and env.is_main:  # the ramps' length, once
+        config.save(config_path(run_dir))
     family = conditioning.for_training(get_family(config.model.family), config, batches)  # labels ride along
     # Every rank draws the latents of the whole global batch from the same generator and takes its share,
     # so a torchrun job sees the latents one process would (and resumes from rank 0's generator state).
@@ -192,8 +194,12 @@ def _train(
             run.epoch, first_batch = divmod(run.step, per_epoch)
             for real in batches.epoch(run.epoch, first_batch):
                 ctx.step = run.step
+                ctx.ramps = schedules.values_at(config, run.images_seen)  # lr, β2, γ, EMA, aug p before the step
+                schedules.apply_to_optimizers(ctx.ramps, optG, optD)
                 values = family.step(ctx, speed.images(real))
-                if run.netG_ema is not None:
+                if "ema_beta" in ctx.ramps:  # G_ema by half-life in images (no warm-up: the half-life ramps)
+                    update_ema(run.netG_ema, netG, ctx.ramps["ema_beta"])
+                elif run.netG_ema is not None:
                     update_ema(run.netG_ema, netG, config.train.ema_decay, updates=run.step)
                 run.step += 1
                 notes = health.after_step(run, values)
@@ -203,6 +209,8 @@ def _train(
                     if last:
                         break
                     continue
+                if ctx.ramps:  # the ramped values this step used, on its line
+                    notes = {**ctx.ramps, **(notes or {})}
                 metrics.add(run.step, run.epoch, values, notes, images_seen=run.images_seen)
                 if run.step % cadence.log_every == 0 or last:
                     now = time.perf_counter()

@@ -1,9 +1,15 @@
 """Adversarial losses on D's raw outputs (logits), each a (D loss, G loss) pair, and D's regularisers.
 
 `LOSSES` maps `--loss` names to pairs; `bce`, `hinge` and `lsgan` take D's real (and fake) targets so label
-smoothing and label noise apply to them. The regularisers (WGAN-GP's gradient penalty, R1) and feature
+smoothing and label noise apply to them. The regularisers (WGAN-GP's gradient penalty, R1, R2) and feature
 matching are computed by the step (facegan.training.step) from these functions. BEGAN's loss lives with its step in
 facegan.models.began because it is a reconstruction loss, not a function of logits.
+
+RpGAN (Huang et al. 2024, R3GAN), with f = softplus and reals paired one to one with fakes:
+    L_D = mean_i f(D(G(z_i)) - D(x_i)) + γ/2 · (R1 + R2),    L_G = mean_i f(D(x_i) - D(G(z_i))),
+R1 = mean_i ‖∇_x D(x_i)‖² on reals and R2 the same on fakes (zero-centred; R1 alone diverged in their study).
+The gradients are taken with respect to the images before D's augmentation, through the same forward pass as
+the loss (the step makes them require grad before augmenting), squared and summed in float32.
 """
 
 from __future__ import annotations
@@ -16,7 +22,28 @@ import torch
 import torch.nn.functional as F
 
 Target = torch.Tensor | float
-Penalty = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor, Any, Any], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class PenaltyInputs:
+    """What a loss's penalty may use: D as the step calls it, the images before (`real`, `fake`) and after
+    (`real_in`, `fake_in`) D's augmentation, D's float32 logits of the latter, the train config, the current γ
+    (train.r1_gamma, or its ramp) and the run's noise generator. For a loss with `penalty_on_inputs`, `real`
+    and `fake` require grad and the logits were computed from them."""
+
+    netD: Callable[[torch.Tensor], torch.Tensor]
+    real: torch.Tensor
+    fake: torch.Tensor
+    real_in: torch.Tensor
+    fake_in: torch.Tensor
+    real_out: torch.Tensor
+    fake_out: torch.Tensor
+    train: Any
+    gamma: float
+    generator: torch.Generator | None = None
+
+
+Penalty = Callable[[PenaltyInputs], "torch.Tensor | float"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +56,10 @@ class Loss:
     g: Callable[..., torch.Tensor] | None
     takes_labels: bool = False  # D's targets are labels: label smoothing and label noise apply
     g_needs_real: bool = False  # G's loss also needs D(x) (relativistic losses such as RpGAN's)
-    penalty: Penalty | None = None  # penalty(netD, real_in, fake_in, train_config, generator) added to D's loss
+    penalty: Penalty | None = None  # penalty(PenaltyInputs) added to D's loss
     per_image_penalty: bool = False  # the penalty is per image, which BatchNorm in D breaks (auto d_norm: layer)
+    penalty_on_inputs: bool = False  # the penalty differentiates D's logits by its un-augmented images, and
+    # it is γ-weighted R1 (+ R2): the step makes the images require grad and adds no R1 of its own
     family: str | None = None  # a loss only this family's own step computes (no d/g on logits)
 
     def g_loss(self, fake_out: torch.Tensor, real_out: torch.Tensor | None = None) -> torch.Tensor:
@@ -107,12 +136,36 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
+def zero_centred_penalty(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """E‖∇ₓD(x)‖², per image summed over pixels, averaged over the batch, in float32, differentiable with
+    respect to D's weights (create_graph). `x` requires grad and `out` (N,) came from it: R1 on reals, R2 on
+    fakes (Mescheder et al. 2018; the caller multiplies by γ/2)."""
+    (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
 def r1_penalty(netD: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): E‖∇ₓD(x)‖² on real images (the caller multiplies by γ/2)."""
+    """R1 (Mescheder et al. 2018): E‖∇ₓD(x)‖² on real images, from its own pass of D (the caller multiplies
+    by γ/2)."""
     x = real.detach().float().requires_grad_(True)
-    out = netD(x).float()
-    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
+    return zero_centred_penalty(netD(x), x)
+
+
+def rpgan_d(real: torch.Tensor, fake: torch.Tensor, *_targets: Target) -> torch.Tensor:
+    """RpGAN's D loss: mean_i softplus(D(G(z_i)) - D(x_i)), in float32."""
+    return F.softplus(fake.float() - real.float()).mean()
+
+
+def rpgan_g(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """RpGAN's G loss: mean_i softplus(D(x_i) - D(G(z_i))), in float32."""
+    return F.softplus(real.float() - fake.float()).mean()
+
+
+def rpgan_penalty(p: PenaltyInputs) -> torch.Tensor | float:
+    """γ/2·(R1 + R2) on the un-augmented reals and fakes, from the loss's own forward pass (γ 0: none)."""
+    if p.gamma <= 0:
+        return 0.0
+    return p.gamma / 2 * (zero_centred_penalty(p.real_out, p.real) + zero_centred_penalty(p.fake_out, p.fake))
 
 
 def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
@@ -120,10 +173,11 @@ def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tens
     return (real_features.detach().float().flatten(1).mean(0) - fake_features.float().flatten(1).mean(0)).pow(2).sum()
 
 
-def wgan_gp_penalty(netD: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                    train: Any, generator: torch.Generator | None = None) -> torch.Tensor | float:
-    """λ·`gradient_penalty` with λ = train.gp_weight (0: none)."""
-    return train.gp_weight * gradient_penalty(netD, real, fake, generator) if train.gp_weight > 0 else 0.0
+def wgan_gp_penalty(p: PenaltyInputs) -> torch.Tensor | float:
+    """λ·`gradient_penalty` at D's view of the images, with λ = train.gp_weight (0: none)."""
+    if p.train.gp_weight <= 0:
+        return 0.0
+    return p.train.gp_weight * gradient_penalty(p.netD, p.real_in, p.fake_in, p.generator)
 
 
 def _registry(*losses: Loss) -> dict[str, Loss]:
@@ -135,6 +189,8 @@ LOSSES: dict[str, Loss] = _registry(
     Loss("hinge", hinge_d, hinge_g),
     Loss("lsgan", lsgan_d, lsgan_g, takes_labels=True),
     Loss("wgan-gp", wgan_d, wgan_g, penalty=wgan_gp_penalty, per_image_penalty=True),
+    Loss("rpgan", rpgan_d, rpgan_g, g_needs_real=True, penalty=rpgan_penalty, per_image_penalty=True,
+         penalty_on_inputs=True),
     Loss("began", None, None, family="began"),  # L1 reconstruction: facegan.models.began's step
 )
 # Every `--loss` name.

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from facegan.config import RunConfig
-from facegan.training.losses import LOSSES, Loss, feature_matching_loss, r1_penalty
+from facegan.training.losses import LOSSES, Loss, PenaltyInputs, feature_matching_loss, r1_penalty
 from facegan.training.stabilisers import d_targets, d_view
 
 
@@ -33,6 +33,7 @@ class StepContext:
     scaler: torch.amp.GradScaler | None = None  # set for --precision fp16 (facegan.training.precision)
     noise: torch.Generator | None = None  # draws of the stabilisers (augmentation, label noise), checkpointed
     step: int = 0  # steps done before this one (the loop sets it): n_critic and annealing schedules use it
+    ramps: dict[str, float] = field(default_factory=dict)  # this step's ramped values (training.schedules)
 
     def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """`loss.backward()` then `optimizer.step()`, through the GradScaler under fp16.
@@ -65,14 +66,19 @@ def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
 
     # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the configured loss), plus its penalties.
     ctx.optD.zero_grad(set_to_none=True)
+    gamma = ctx.ramps.get("gamma", t.r1_gamma)
     with ctx.autocast():
         with torch.set_grad_enabled(g_turn and torch.is_grad_enabled()):  # G's graph only when G learns
             fake = ctx.netG(z)
-        real_in, fake_in = _d_view(ctx, real), _d_view(ctx, fake.detach())  # augmented/noisy when configured
+        real_x, fake_x = real, fake.detach()
+        if loss.penalty_on_inputs and gamma > 0:  # R1/R2 by the images before augmentation, in float32
+            real_x, fake_x = (x.detach().float().requires_grad_(True) for x in (real_x, fake_x))
+        real_in, fake_in = _d_view(ctx, real_x), _d_view(ctx, fake_x)  # augmented/noisy when configured
         real_out = ctx.netD(real_in).float()
         fake_out = ctx.netD(fake_in).float()
     loss_d = loss.d(real_out, fake_out, *d_targets(t, real.shape[0], real.device, ctx.noise))
-    loss_d = loss_d + _d_penalties(ctx, loss, real_in, fake_in)
+    loss_d = loss_d + _d_penalties(ctx, loss, PenaltyInputs(ctx.netD, real_x, fake_x, real_in, fake_in,
+                                                            real_out, fake_out, t, gamma, ctx.noise))
     ctx.backward_step(loss_d, ctx.optD)
 
     # (2) Update G: maximise log D(G(z)) (the non-saturating loss), or match D's features of real images.
@@ -88,7 +94,7 @@ def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
                 gen_out = ctx.netD(_d_view(ctx, fake))
                 if loss.g_needs_real:  # relativistic: G's loss compares D(G(z)) with D(x) of the updated D
                     with torch.no_grad():
-                        real_out_g = ctx.netD(real_in).float()
+                        real_out_g = ctx.netD(real_in.detach()).float()
         gen_out = gen_out.float()
         loss_g = (feature_matching_loss(real_features, gen_features) if t.feature_matching
                   else loss.g_loss(gen_out, real_out_g))
@@ -124,16 +130,17 @@ def frozen(net: nn.Module) -> Iterator[None]:
 
 
 def _d_view(ctx: StepContext, images: torch.Tensor) -> torch.Tensor:
-    """Images as D sees them: DiffAugment, then instance noise, when configured (else unchanged)."""
-    return d_view(images, ctx.config.train, ctx.step, ctx.noise)
+    """Images as D sees them: DiffAugment (each image with the ramped probability aug_p, else always), then
+    instance noise, when configured (else unchanged)."""
+    return d_view(images, ctx.config.train, ctx.step, ctx.noise, ctx.ramps.get("aug_p", 1.0))
 
 
-def _d_penalties(ctx: StepContext, loss: Loss, real_in: torch.Tensor, fake_in: torch.Tensor) -> torch.Tensor | float:
-    """The loss's own penalty (WGAN-GP's gradient penalty) and the R1 penalty (r1_gamma > 0), in float32; 0 if none."""
-    t = ctx.config.train
+def _d_penalties(ctx: StepContext, loss: Loss, inputs: PenaltyInputs) -> torch.Tensor | float:
+    """The loss's own penalty (WGAN-GP's gradient penalty, RpGAN's R1 + R2) and, for other losses, the R1
+    penalty (γ > 0: train.r1_gamma or its ramp), in float32; 0 if none."""
     total: torch.Tensor | float = 0.0
     if loss.penalty is not None:
-        total = total + loss.penalty(ctx.netD, real_in, fake_in, t, ctx.noise)
-    if t.r1_gamma > 0:
-        total = total + t.r1_gamma / 2 * r1_penalty(ctx.netD, real_in)
+        total = total + loss.penalty(inputs)
+    if inputs.gamma > 0 and not loss.penalty_on_inputs:
+        total = total + inputs.gamma / 2 * r1_penalty(ctx.netD, inputs.real_in)
     return total

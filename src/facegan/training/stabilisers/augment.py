@@ -3,6 +3,11 @@
 Both apply to every image D is shown, real or fake, in D's step and in G's step, so D can never tell the two
 apart by the augmentation. DiffAugment is differentiable, so G learns through it; the functions follow the
 authors' PyTorch code (DiffAugment_pytorch.py), drawing from an explicit generator so runs repeat.
+
+With a probability p < 1 (R3GAN's ramped augmentation probability, ADA-style), each image is augmented with
+probability p and shown as it is otherwise: the whole batch's augmentation is drawn, then one U(0, 1) per image
+picks, all from the run's noise generator so a resumed run draws the same. p = 1 (the default) draws nothing
+more, so runs without a ramp are unchanged.
 """
 
 from __future__ import annotations
@@ -105,15 +110,24 @@ def parse_policy(policy: str) -> list[str]:
     return [name.strip() for name in policy.split(",") if name.strip()]
 
 
-def diff_augment(x: torch.Tensor, policy: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Apply the policy's augmentations in order (each with fresh random draws per image)."""
+def diff_augment(x: torch.Tensor, policy: str, generator: torch.Generator | None = None,
+                 p: float = 1.0) -> torch.Tensor:
+    """Apply the policy's augmentations in order (each with fresh random draws per image); with p < 1, each
+    image is augmented with probability p (p ≤ 0: unchanged, nothing drawn)."""
+    if p <= 0:
+        return x
+    augmented = x
     for name in parse_policy(policy):
-        x = DIFFAUGMENT[name](x, generator)
-    return x
+        augmented = DIFFAUGMENT[name](augmented, generator)
+    if p >= 1:
+        return augmented
+    chosen = torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=x.device) < p
+    return torch.where(chosen, augmented, x)
 
 
-def d_view(x: torch.Tensor, cfg: TrainConfig, step: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """An image batch as D sees it: DiffAugment (if any), then instance noise (if any)."""
+def d_view(x: torch.Tensor, cfg: TrainConfig, step: int, generator: torch.Generator | None = None,
+           p: float = 1.0) -> torch.Tensor:
+    """An image batch as D sees it: DiffAugment (if any; each image with probability p), then instance noise."""
     if cfg.diffaugment:
-        x = diff_augment(x, cfg.diffaugment, generator)
+        x = diff_augment(x, cfg.diffaugment, generator, p)
     return add_instance_noise(x, instance_noise_sigma(cfg, step), generator)

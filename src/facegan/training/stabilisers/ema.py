@@ -2,7 +2,9 @@
 
 G_ema = d_t·G_ema + (1 - d_t)·G after every step, with d_t = min(decay, (1 + t)/(10 + t)) after t earlier
 updates (TensorFlow's ExponentialMovingAverage with num_updates): early on the average forgets G's random
-initial weights quickly instead of keeping them for ~1/(1 - decay) steps. Buffers (BatchNorm statistics) are
+initial weights quickly instead of keeping them for ~1/(1 - decay) steps. R3GAN's runs give a half-life in
+images instead (schedule.ema_half_life): the loop then passes d = 0.5^(batch / half-life) (training.schedules)
+and no warm-up, the half-life itself ramping up from 0. Buffers (BatchNorm statistics) are
 copied from G. When on, the fixed-noise grids use G_ema, checkpoints store it as "G_ema", and
 `facegan.generation.sample.load_generator` (so `facegan sample`, eval and serving) prefers it.
 """

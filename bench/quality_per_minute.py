@@ -620,7 +620,7 @@ def bench(args: argparse.Namespace) -> int:
         for data in data_sets:
             grids: dict[str, np.ndarray] = {}
             for contestant in plan[data.name]:  # alternate: every contestant once per seed, in turn
-                run = one_run(args, contestant, data, seed, reals[data.name], flops[data.name][contestant.name])
+                run = one_run(args, contestant, data, seed, reals[data.name], flops[data.name][contestant.name], cpu)
                 runs.append(run)
                 if "grid" in run:
                     grids[contestant.name] = run.pop("grid")
@@ -636,7 +636,7 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def one_run(args: argparse.Namespace, contestant: Contestant, data: DataSet, seed: int, reals: np.ndarray,
-            flops: dict[str, Any]) -> dict[str, Any]:
+            flops: dict[str, Any], cpu: str) -> dict[str, Any]:
     """Train and score one (contestant, data set, seed), or reuse the record of an identical earlier run."""
     run_dir = args.work / "runs" / data.name / run_key(contestant, seed, args.minutes)
     record_path = run_dir.with_name(run_dir.name + ".json")
@@ -651,7 +651,7 @@ def one_run(args: argparse.Namespace, contestant: Contestant, data: DataSet, see
             run["train"] = old["train"]
             log.info("reusing the training run %s", run_dir)
         else:
-            run["train"] = train_run(contestant, data, seed, args.minutes, run_dir, args.threads)
+            run["train"] = {**train_run(contestant, data, seed, args.minutes, run_dir, args.threads), "cpu": cpu}
             old = {}
         if old.get("score_spec") == score_spec and old.get("scores"):
             run["scores"] = old["scores"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -35,29 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def require_shared_data() -> None:
-    """Stop with one clear message when the real photos of ../shared/data (beside the repository) are absent."""
-    needed = [SHARED_DATA / "astronaut.png", SHARED_DATA / "lfw-subset" / "faces"]
-    missing = [str(p) for p in needed if not p.exists()]
-    if missing:
-        raise SystemExit(f"{Path(__file__).name}: this benchmark makes its JPEGs from the real photos in "
-                         f"../shared/data beside the repository (astronaut.png, lfw-subset/faces/), but "
-                         f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing: put that folder "
-                         "there (the tests do not need it).")
-
-
-def cpu_name() -> str:
-    """The CPU model and core count (lscpu's 'Model name' says only "AMD EPYC" on some machines)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
+from train_speed import SHARED_DATA, cpu_name, require_shared_data
 
 
 def make_celeba_like(folder: Path, count: int, seed: int = 0) -> Path:

@@ -13,6 +13,8 @@ import difflib
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
+from facegan.utils.text import is_number
+
 
 class FaceganParser(argparse.ArgumentParser):
     """An ArgumentParser with prefix matching off, one-line errors, and hints for unknown options."""
@@ -73,19 +75,12 @@ def option_strings(parser: argparse.ArgumentParser) -> list[str]:
     return [s for action in parser._actions for s in action.option_strings]
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
 
 def unrecognized_message(owner: argparse.ArgumentParser, extras: list[str],
                          root: argparse.ArgumentParser | None = None) -> str:
     """What to tell the user about `extras`, arguments `owner` does not take: for the first unknown option, the
     reason it does not apply, the option meant (an abbreviation or a near miss), or the commands that have it."""
-    options = [a.split("=", 1)[0] for a in extras if a.startswith("-") and len(a) > 1 and not _is_number(a)]
+    options = [a.split("=", 1)[0] for a in extras if a.startswith("-") and len(a) > 1 and not is_number(a)]
     if not options:
         return f"unrecognized arguments: {' '.join(extras)}"
     name = options[0]

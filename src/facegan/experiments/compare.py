@@ -28,6 +28,7 @@ from facegan.run.evals import latest_eval
 from facegan.run.layout import config_path, metrics_path, record_images_seen
 from facegan.run.metrics_log import read_metrics
 from facegan.utils.atomic import atomic_write_bytes, atomic_write_text
+from facegan.utils.text import is_number
 
 TAIL_FRACTION = 0.1  # final losses: mean over the last 10 % of logged steps
 
@@ -136,19 +137,12 @@ def table_rows(summaries: Sequence[RunSummary]) -> tuple[list[str], list[list[st
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub Markdown table (numbers right-aligned)."""
     def align(i: int) -> str:
-        numeric = all(_is_number(row[i]) or row[i] == "-" for row in rows)
+        numeric = all(is_number(row[i]) or row[i] == "-" for row in rows)
         return "---:" if numeric and i > 0 else "---"
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align(i) for i in range(len(headers))) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def plot_losses_overlaid(summaries: Sequence[RunSummary], path: str | Path) -> Path:

@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 
 from facegan.utils.atomic import atomic_write_bytes
+from facegan.utils.text import is_number
 
 GENERATOR_TAG = "facegan-report"  # <meta name="generator">: marks a folder build_report may replace
 
@@ -102,13 +103,6 @@ footer { color: var(--muted); font-size: 13px; padding: 16px 28px; border-top: 1
 """
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace(",", ""))
-    except ValueError:
-        return False
-    return True
-
 
 def _picture(p: Picture) -> str:
     classes = ' class="pixelated"' if p.pixelated else ""
@@ -122,7 +116,7 @@ def _table(t: Table) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in t.headers)
     body = []
     for row in t.rows:
-        cells = "".join(f'<td class="num">{escape(c)}</td>' if t.align_numbers and _is_number(c)
+        cells = "".join(f'<td class="num">{escape(c)}</td>' if t.align_numbers and is_number(c)
                         else f"<td>{escape(c)}</td>" for c in row)
         body.append(f"<tr>{cells}</tr>")
     caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""

@@ -12,7 +12,7 @@ per-image cost in the same precision, parameter counts, forward GFLOPs per image
 training step (torch.utils.flop_counter, backward and double backward included) with the achieved GFLOP/s.
 
     python bench/r3gan_cost.py                         # all candidates, 3 rounds, batch 64
-    python bench/r3gan_cost.py --only cpu64-a,cpu32-a --rounds 2 --out ../notes/r3gan-cost.md
+    python bench/r3gan_cost.py --only cpu64-a,cpu32-a --rounds 2 --out /tmp/r3gan-cost.md
 """
 
 from __future__ import annotations

@@ -309,7 +309,8 @@ def train_run(contestant: Contestant, data: DataSet, seed: int, minutes: float, 
             "images_per_s": round(seen / max(elapsed, 1e-9), 2),
             "precision": runtime.get("precision"), "channels_last": runtime.get("channels_last"),
             "family": config["model"]["family"], "resolution": config["model"]["resolution"],
-            "ema": bool(config["train"].get("ema_decay")), "command": shlex.join(command), "log": str(log_path)}
+            "ema": bool(config["train"].get("ema_decay") or config.get("schedule", {}).get("ema_half_life")),
+            "command": shlex.join(command), "log": str(log_path)}
 
 
 def score_run(run_dir: Path, reals: np.ndarray, data: DataSet, n_eval: int, facefd_n: int,

@@ -8,8 +8,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from facegan.config import RunConfig
@@ -61,3 +63,16 @@ def killed_while_writing(target: Path) -> Path:
     assert done.returncode == -signal.SIGKILL
     (left,) = [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}.")]
     return left
+
+
+def get_when_up(url: str, timeout_s: float, request_timeout_s: float = 10) -> httpx.Response:
+    """GET `url` from a server that has just printed its address: retried until it accepts connections (a
+    server prints its URL just before uvicorn starts accepting), for at most `timeout_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return httpx.get(url, timeout=request_timeout_s)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

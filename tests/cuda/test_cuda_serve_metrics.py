@@ -14,6 +14,8 @@ import httpx
 import pytest
 from cuda_support import CUDA, faces32, gpu_run, run_cli  # faces32, gpu_run: fixtures
 
+from factories import get_when_up
+
 pytestmark = CUDA
 
 # The metrics themselves run on the CPU; the device only runs G. G's faces on the GPU differ from the CPU's by
@@ -32,15 +34,7 @@ def test_server_answers_one_face_on_the_gpu(gpu_run: tuple[Path, str]) -> None:
             line = proc.stdout.readline()  # type: ignore[union-attr]
             assert "serving" in line and "cuda" in line, line + proc.stderr.read()  # type: ignore[union-attr]
             url = line.split(" at ")[1].split()[0]
-            deadline = time.monotonic() + 60
-            while True:  # the URL is printed just before uvicorn accepts connections
-                try:
-                    info = httpx.get(url + "api/info", timeout=10)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            info = get_when_up(url + "api/info", timeout_s=60)
             assert info.json()["device"].startswith("cuda")
             face = httpx.get(url + "api/face?seed=1&index=2", timeout=60)
             assert face.status_code == 200 and face.headers["content-type"] == "image/png"

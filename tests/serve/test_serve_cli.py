@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from facegan.cli.main import main
 from facegan.errors import FaceganError
 from facegan.serve.server import bind_socket, is_loopback, url_of
+from factories import get_when_up
 
 
 def test_serve_help_lists_its_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,15 +64,7 @@ def test_serve_process_prints_its_url_answers_and_stops_on_ctrl_c(serve_run: Pat
             assert "cpu, onnxruntime)" in line or "cpu, torch)" in line  # runtime auto, the default, chose one
             url = line.split(" at ")[1].split()[0]
             assert url.startswith("http://127.0.0.1:") and url.endswith("/")
-            deadline = time.monotonic() + 30
-            while True:  # the URL is printed just before uvicorn starts accepting
-                try:
-                    health = httpx.get(url + "api/health", timeout=5)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            health = get_when_up(url + "api/health", timeout_s=30, request_timeout_s=5)
             assert health.status_code == 200 and health.json()["step"] == 20
             face = httpx.get(url + "api/face?seed=1&index=2", timeout=30)
             assert face.status_code == 200 and face.headers["content-type"] == "image/png"

@@ -132,9 +132,8 @@ def check(config: RunConfig) -> None:
     """A loss whose penalty is per image (WGAN-GP, RpGAN's R1 + R2) cannot go with BatchNorm in the critic."""
     loss = get_loss(config.train.loss)
     if loss.per_image_penalty and config.model.d_norm in ("auto", "batch"):
-        name = "WGAN-GP" if loss.name == "wgan-gp" else loss.name
-        raise FaceganError(f"{name}'s gradient penalty is per image, which BatchNorm in the critic breaks; "
-                           "use --d-norm layer (or none)")
+        raise FaceganError(f"the {loss.name} loss's gradient penalty is per image, which BatchNorm in the critic "
+                           "breaks; use --d-norm layer (or none)")
 
 
 # docs/models.md describes each preset; a preset that names a resolution pins it.

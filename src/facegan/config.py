@@ -89,6 +89,7 @@ class TrainConfig:
     instance_noise: float = 0.0  # σ of Gaussian noise added to every D input
     instance_noise_steps: int = 0  # σ falls linearly to 0 over this many steps (0: constant)
     r1_gamma: float = 0.0  # R1 penalty γ/2·E‖∇D(x)‖² on reals (0: off); rpgan: γ of its R1 + R2
+    penalty_every: int = 1  # R1 (and R2) on every k-th D step only, weighted k·γ (lazy regularisation)
     feature_matching: bool = False  # G matches the mean of D's last hidden features instead of fooling D
     ema_decay: float = 0.0  # keep G_ema, an exponential moving average of G's weights (0: off; e.g. 0.999)
     diffaugment: str = ""  # DiffAugment policy for every D input: comma list of color, translation, cutout

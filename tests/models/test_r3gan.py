@@ -157,6 +157,23 @@ def test_options_from_json_lists_and_defaults_without_options() -> None:
     assert r3gan.options_of(bare).stage_widths(32) == r3gan.PAPER_WIDTHS[32]
 
 
+def test_resampling_runs_in_float32_under_bf16_autocast_on_cpu() -> None:
+    # oneDNN's bf16 depthwise convolutions are many times slower than float32 ones on CPUs: the resamplers
+    # compute in float32 (autocast off) and hand back the autocast dtype, so the result is float32's, rounded once.
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8).bfloat16()
+    for layer, size in ((r3gan.Upsample(4, (1, 2, 1)), 16), (r3gan.Downsample(4, (1, 2, 1)), 4)):
+        exact = layer(x.float())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = layer(x)
+        assert mixed.dtype == torch.bfloat16 and mixed.shape[-1] == size
+        assert torch.equal(mixed, exact.bfloat16())  # one rounding of the float32 result, no bf16 arithmetic
+        x_grad = x.float().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            layer(x_grad).float().square().sum().backward()
+        assert x_grad.grad is not None and torch.isfinite(x_grad.grad).all()
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit and the TorchScript ONNX exporter
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_torchscript_and_onnx_export_of_g() -> None:

@@ -18,6 +18,7 @@ from facegan.training.losses import (
     gradient_penalty,
     hinge_d,
     hinge_g,
+    lazy_gamma,
     lsgan_d,
     lsgan_g,
     r1_penalty,
@@ -195,3 +196,9 @@ def test_rpgan_penalty_under_bf16_autocast_is_fp32_and_close_to_fp32() -> None:
     mixed.backward()  # (the last bias does not change ∇ₓD: it gets no gradient)
     grads = [p.grad for p in netD.parameters() if p.grad is not None]
     assert len(grads) == 3 and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_lazy_gamma_weights_every_kth_step() -> None:
+    assert [lazy_gamma(0.5, step, 4) for step in range(8)] == [2.0, 0, 0, 0, 2.0, 0, 0, 0]
+    assert [lazy_gamma(0.5, step, 1) for step in range(3)] == [0.5, 0.5, 0.5]
+    assert sum(lazy_gamma(0.3, step, 3) for step in range(30)) == pytest.approx(0.3 * 30)  # the same mean weight

@@ -289,3 +289,21 @@ def test_diffaugment_with_a_per_image_probability() -> None:
     assert 5 <= sum(augmented) <= 35  # ~0.3 × 64
     again = diff_augment(x, "color,translation", torch.Generator().manual_seed(1), p=0.3)
     assert torch.equal(mixed, again)
+
+
+def test_lazy_penalties_weight_every_kth_step_and_skip_the_others() -> None:
+    def d_loss(step: int, gamma: float, every: int) -> float:
+        cfg = build_config("r3gan-cpu32", {
+            "model": {"nz": 8, "options": {"widths": [16, 16, 8, 8], "blocks": [1], "channels_per_group": 8}},
+            "train": {"r1_gamma": gamma, "penalty_every": every}})
+        ctx = _ctx(cfg)
+        ctx.step = step
+        return gan_step(ctx, torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1)[
+            "loss_d"].item()
+
+    # Step 0 of every 3rd: the penalties weighted 3γ; step 1: none at all (as with γ = 0).
+    assert d_loss(0, 0.5, 3) == pytest.approx(d_loss(0, 1.5, 1), rel=1e-5)
+    assert d_loss(0, 0.5, 3) > d_loss(0, 0.0, 1) + 1e-4
+    assert d_loss(1, 0.5, 3) == pytest.approx(d_loss(1, 0.0, 1), rel=1e-6)
+    with pytest.raises(FaceganError, match="penalty_every"):
+        check_config(build_config("r3gan-cpu32", {"train": {"penalty_every": 0}}))

@@ -32,6 +32,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--instance-noise", type=float, metavar="SIGMA", help="Gaussian noise σ on every image D sees")
     s.add_argument("--instance-noise-steps", type=int, metavar="N", help="anneal the instance noise to 0 over N steps")
     s.add_argument("--r1-gamma", type=float, metavar="GAMMA", help="R1 penalty γ/2·E‖∇D(x)‖² on real images")
+    s.add_argument("--penalty-every", type=int, metavar="K",
+                   help="lazy regularisation: R1 (and rpgan's R2) on every K-th D step only, weighted K·γ "
+                        "(default 1: every step)")
     s.add_argument("--feature-matching", action=on_off, help="G matches the mean of D's last hidden features")
     s.add_argument("--ema", type=float, metavar="DECAY", help="keep an EMA of G's weights (e.g. 0.999; 0: off)")
     s.add_argument("--diffaugment", metavar="POLICY",
@@ -93,7 +96,7 @@ def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
     family = all_presets()[args.model]["model"]["family"]
 
-    for name in ("n_critic", "instance_noise_steps"):
+    for name in ("n_critic", "instance_noise_steps", "penalty_every"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise FaceganError(f"--{name.replace('_', '-')} must be at least 1")
@@ -115,6 +118,7 @@ def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "train": {"n_critic": args.n_critic, "gp_weight": args.gp_weight, "label_smoothing": args.label_smoothing,
                   "label_noise": args.label_noise, "instance_noise": args.instance_noise,
                   "instance_noise_steps": args.instance_noise_steps, "r1_gamma": args.r1_gamma,
+                  "penalty_every": args.penalty_every,
                   "feature_matching": args.feature_matching, "ema_decay": args.ema, "diffaugment": args.diffaugment,
                   "time_budget_s": budget * 60.0 if budget is not None else None, **length},
         "schedule": {"ramp_kimg": args.ramp_kimg},

@@ -25,7 +25,7 @@ Pure PyTorch (no custom ops): exports to ONNX/TorchScript and runs under bf16 au
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +144,19 @@ def lowpass_kernel(taps: Sequence[int]) -> torch.Tensor:
     return kernel / kernel.sum()
 
 
+# On a CPU the fixed low-pass resampling runs in float32 even under bf16 autocast: oneDNN's bf16 depthwise
+# convolutions (and their backward) measured 4-50× slower than float32 ones on AMD Zen 5 (AVX-512 bf16, no AMX),
+# a third of r3gan-cpu64's whole training step (bench/r3gan_cost.py, BENCHMARKS.md). The cast back keeps the
+# next layer's dtype. On CUDA they stay in the autocast dtype.
+
+
+def in_float32(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """fn(x) computed in float32 with autocast off, returned in x's dtype."""
+    with torch.autocast(x.device.type, enabled=False):
+        y = fn(x.float())
+    return y.to(x.dtype)
+
+
 def _depthwise(kernel: torch.Tensor, channels: int) -> torch.Tensor:
     """The same k×k kernel for each of `channels` channels: a C×1×k×k depthwise conv weight (fixed shape, so
     ONNX export sees a constant kernel)."""
@@ -159,8 +172,12 @@ class Upsample(nn.Module):
         self.padding, self.channels = len(taps) // 2, channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.kernel.to(x.dtype)
-        return F.conv_transpose2d(x, weight, stride=2, padding=self.padding, groups=self.channels)
+        if not torch.jit.is_scripting() and x.device.type == "cpu":  # (TorchScript: G in float32 only)
+            return in_float32(self._up, x)
+        return self._up(x)
+
+    def _up(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=self.padding, groups=self.channels)
 
 
 class Downsample(nn.Module):
@@ -172,6 +189,11 @@ class Downsample(nn.Module):
         self.padding, self.channels = len(taps) // 2, channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and x.device.type == "cpu":  # (TorchScript: G in float32 only)
+            return in_float32(self._down, x)
+        return self._down(x)
+
+    def _down(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.kernel.to(x.dtype), stride=2, padding=self.padding, groups=self.channels)
 
 

@@ -151,6 +151,15 @@ def r1_penalty(netD: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor)
     return zero_centred_penalty(netD(x), x)
 
 
+def lazy_gamma(gamma: float, step: int, every: int) -> float:
+    """γ of this D step under lazy regularisation (Karras et al. 2020, StyleGAN2 §B): the zero-centred
+    penalties only on every `every`-th step (step 0, k, 2k, ...), weighted k·γ so their mean weight is γ; 0
+    on the other steps, which then skip the penalties' double backward. `every` 1: γ on every step."""
+    if every <= 1:
+        return gamma
+    return gamma * every if step % every == 0 else 0.0
+
+
 def rpgan_d(real: torch.Tensor, fake: torch.Tensor, *_targets: Target) -> torch.Tensor:
     """RpGAN's D loss: mean_i softplus(D(G(z_i)) - D(x_i)), in float32."""
     return F.softplus(fake.float() - real.float()).mean()

@@ -11,7 +11,14 @@ import torch
 from torch import nn
 
 from facegan.config import RunConfig
-from facegan.training.losses import LOSSES, Loss, PenaltyInputs, feature_matching_loss, r1_penalty
+from facegan.training.losses import (
+    LOSSES,
+    Loss,
+    PenaltyInputs,
+    feature_matching_loss,
+    lazy_gamma,
+    r1_penalty,
+)
 from facegan.training.stabilisers import d_targets, d_view
 
 
@@ -66,7 +73,7 @@ def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
 
     # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the configured loss), plus its penalties.
     ctx.optD.zero_grad(set_to_none=True)
-    gamma = ctx.ramps.get("gamma", t.r1_gamma)
+    gamma = lazy_gamma(ctx.ramps.get("gamma", t.r1_gamma), ctx.step, t.penalty_every)
     with ctx.autocast():
         with torch.set_grad_enabled(g_turn and torch.is_grad_enabled()):  # G's graph only when G learns
             fake = ctx.netG(z)

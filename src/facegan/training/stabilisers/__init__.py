@@ -41,8 +41,9 @@ def check_stabilisers(config: RunConfig) -> None:
                            f"use --model {loss.family} for both")
     if m.d_norm not in D_NORMS:
         raise FaceganError(f"unknown D normalisation {m.d_norm!r}; choose from {', '.join(D_NORMS)}")
-    if t.n_critic < 1:
-        raise FaceganError("n_critic must be at least 1")
+    for name in ("n_critic", "penalty_every"):
+        if getattr(t, name) < 1:
+            raise FaceganError(f"{name} must be at least 1")
     for name in ("label_smoothing", "label_noise"):
         value = getattr(t, name)
         if not 0 <= value < 0.5:

@@ -62,6 +62,19 @@ def test_values_must_fit_the_field() -> None:
         overrides_for({"batch": "big"})
 
 
+def test_list_values_take_slash_separated_items(tiny_dataset: Path) -> None:
+    grid = parse_grid(["widths=32/16/8/8,16/16/8/8", "schedule.lr=1/0.25,1/1"])
+    combos = combinations(grid)
+    assert len(combos) == 4 and run_name(combos[0]) == "widths-32_16_8_8_schedule.lr-1_0.25"
+    assert overrides_for(combos[0]) == {"model": {"widths": [32, 16, 8, 8]}, "schedule": {"lr": [1.0, 0.25]}}
+    planned = plan_sweep(grid, tiny_dataset, preset="r3gan-cpu32", steps=2)
+    assert [(p.config.model.options["widths"], p.config.schedule.lr) for p in planned] == [
+        ([32, 16, 8, 8], [1.0, 0.25]), ([32, 16, 8, 8], [1.0, 1.0]),
+        ([16, 16, 8, 8], [1.0, 0.25]), ([16, 16, 8, 8], [1.0, 1.0])]
+    with pytest.raises(FaceganError, match="list of numbers separated by /"):
+        overrides_for({"schedule.lr": "1;0.25"})
+
+
 def test_plan_checks_every_config_first(tiny_dataset: Path) -> None:
     planned = plan_sweep(parse_grid(["beta1=0.2,0.5"]), tiny_dataset, budget_minutes=0.5)
     assert [p.config.optim.beta1 for p in planned] == [0.2, 0.5]

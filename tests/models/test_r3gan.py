@@ -212,6 +212,8 @@ def test_registered_family_presets_and_flags() -> None:
         assert config.schedule.gamma == pytest.approx([2.0 * (resolution / 64) ** 2, 0.2 * (resolution / 64) ** 2])
         assert config.train.diffaugment == "color,translation" and config.schedule.aug_p == [0.0, 0.3]
     assert build_config("r3gan").train.batch_size == 256 and build_config("r3gan-cpu32").train.batch_size == 128
+    assert [build_config(name).train.penalty_every for name in ("r3gan", "r3gan32", "r3gan-cpu64", "r3gan-cpu32")] == [
+        1, 1, 4, 4]  # the paper's R1 + R2 every step; lazily on a CPU
     with pytest.raises(FaceganError, match="minibatch"):
         from facegan.training.configure import check_config
 

@@ -47,6 +47,7 @@ def test_trains_with_health_checks_and_precision_auto(r3gan_run: Path) -> None:
     assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in records)
     assert all(set(RAMPS) <= set(r) for r in records)  # the ramps on every line
     assert all(r["health_flags"] == [] for r in records)  # health_every=1: checked each step, nothing wrong
+    assert all(0 <= r["d_pair"] <= 1 for r in records)  # RpGAN's saturation is judged on the pairs
     (start,) = read_runtime(r3gan_run)
     assert start["precision"] == resolve_precision("auto", torch.device("cpu"))  # bf16 on an AVX-512-bf16 CPU
     ckpt = load_checkpoint(r3gan_run)

@@ -161,6 +161,10 @@ def _values(d_x: float = 0.6, d_g_z: float = 0.4) -> dict[str, torch.Tensor]:
             "d_g_z1": torch.tensor(d_g_z), "d_g_z2": torch.tensor(d_g_z)}
 
 
+def sigmoid(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
 def _real_images(dataset_path: Path, n: int = 64) -> torch.Tensor:
     return to_float_nchw(torch.from_numpy(np.array(PreparedDataset.open(dataset_path).images[:n])))
 
@@ -218,6 +222,28 @@ def test_d_saturation_is_flagged_after_a_window_of_steps(tiny_dataset: Path) -> 
     for _ in range(5):
         notes = monitor.after_step(run, _values())
     assert notes is not None and notes["health_flags"] == []  # cleared when D(x), D(G(z)) come back
+
+
+def test_relativistic_saturation_reads_the_pairs_not_the_logits(
+    tiny_dataset: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Under RpGAN only D(x) - D(G(z)) matters. Logits 20 (real) and 10 (fake): a saturated D (d_pair ≈ 1) though
+    # both sigmoids are ≈ 1; then D(x) 0.999 and D(G(z)) 0.001 with d_pair 0.6 is not, whatever the sigmoids say.
+    run = _monitor_run(tiny_dataset, DataG(_real_images(tiny_dataset)), step=0, health_every=5, health_window=8)
+    monitor = HealthMonitor(run)
+    flags = {}
+    for step in range(1, 16):
+        run.step = step
+        values = {**_values(sigmoid(20.0), sigmoid(10.0)), "d_pair": torch.tensor(sigmoid(10.0))}
+        notes = monitor.after_step(run, values)
+        if notes is not None:
+            flags[step] = notes["health_flags"]
+    assert flags == {5: [], 10: ["d_saturated"], 15: ["d_saturated"]}
+    assert "sigmoid(D(x) - D(G(z))) ≥ 0.99 over the real/fake pairs" in caplog.text
+    run.step = 20
+    for _ in range(5):
+        notes = monitor.after_step(run, {**_values(0.999, 0.001), "d_pair": torch.tensor(0.6)})
+    assert notes is not None and notes["health_flags"] == []  # D(x)/D(G(z)) alone no longer flag it
 
 
 def test_healthy_runs_log_the_checks_and_no_flags(tiny_dataset: Path, tmp_path: Path) -> None:

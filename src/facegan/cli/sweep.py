@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--out", required=True, help="sweep directory (one run directory per combination)")
     p.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
-                   help=f"values to try; KEY is {', '.join(ALIASES)} or section.field (e.g. model.ngf)")
+                   help=f"values to try; KEY is {', '.join(ALIASES)} or section.field (e.g. model.ngf); a list "
+                        "value's items are separated by / (widths=256/128/64/32,128/64/32/16)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="fixed",
                    help="settings shared by every run (e.g. model.ngf=32 train.log_every=5)")
     p.add_argument("--model", default="dcgan", choices=preset_names(), help="model preset (default dcgan)")

@@ -1,7 +1,9 @@
 """`facegan sweep`: train every combination of a hyperparameter grid as an ordinary run, then compare them.
 
 A grid is `KEY=V1,V2 ...`; KEY is a short name (`beta1`, `slope`, `batch`, `lr`, ...: see ALIASES), a
-`section.field` of the run config (`model.ngf`, `train.loss`), or a field name found in one section only.
+`section.field` of the run config (`model.ngf`, `train.loss`), or a field name found in one section only. A
+list value separates its items with `/` (commas separate the values tried): `widths=256/128/64/32,128/64/32/16`,
+`schedule.lr=1/0.25,1/1`.
 Every combination becomes the run directory SWEEP/<key-value_...>, trained with `facegan.training.loop.train` from the
 same preset, data, seed and fixed overrides, for `--steps` steps and/or `--budget-minutes` of training time
 each. After training, each run's final checkpoint is evaluated (`facegan.metrics.evaluation.evaluate`: SWD and
@@ -70,6 +72,10 @@ class SweepResult:
     comparison: dict[str, Path]
 
 
+# Separates the items of one list value in a grid or --set entry (a comma separates the values tried).
+LIST_SEPARATOR = "/"
+
+
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
     """["beta1=0.2,0.5", "lr=1e-4"] → {"beta1": ["0.2", "0.5"], "lr": ["1e-4"]} (order kept)."""
     grid: dict[str, list[str]] = {}
@@ -115,13 +121,16 @@ def _family_options() -> dict[str, Any]:
 
 
 def _typed(section: str, name: str, text: str) -> Any:
-    """`text` as the type of the config field (bool, int, float or str) or of the family option."""
+    """`text` as the type of the config field (bool, int, float, str or a list of floats, items separated by
+    `/`) or of the family option (its list items too)."""
     if section == "model" and not hasattr(RunConfig().model, name):
         from facegan.models.family import parse_option
 
-        return parse_option(_family_options()[name], text, f"model.options.{name}")
+        return parse_option(_family_options()[name], text.replace(LIST_SEPARATOR, ","), f"model.options.{name}")
     default = getattr(getattr(RunConfig(), section), name)
     try:
+        if isinstance(default, list):
+            return [float(item) for item in text.split(LIST_SEPARATOR)]
         if isinstance(default, bool):
             if text.lower() not in ("true", "false", "1", "0", "on", "off"):
                 raise ValueError(text)
@@ -131,7 +140,8 @@ def _typed(section: str, name: str, text: str) -> Any:
         if isinstance(default, float):
             return float(text)
     except ValueError:
-        raise FaceganError(f"{section}.{name} needs a {type(default).__name__}, not {text!r}") from None
+        kind = f"list of numbers separated by {LIST_SEPARATOR}" if isinstance(default, list) else type(default).__name__
+        raise FaceganError(f"{section}.{name} needs a {kind}, not {text!r}") from None
     return text
 
 

@@ -313,11 +313,14 @@ PAPER_BATCH = 256
 AUGMENT = "color,translation"
 AUG_P = 0.3
 EMA_HALF_LIFE = (0.0, 1 / 40)  # of the ramp length: FFHQ-64's 0.5 M images over 20 M
+CPU_PENALTY_EVERY = 4  # lazy R1 + R2 in the CPU presets (StyleGAN2's k); the paper's presets: every step
 
 
-def _preset(resolution: int, options: dict[str, Any], batch: int | None = None) -> dict[str, dict[str, Any]]:
+def _preset(resolution: int, options: dict[str, Any], batch: int | None = None,
+            penalty_every: int = 1) -> dict[str, dict[str, Any]]:
     gamma = 2.0 * (resolution / 64) ** 2
-    train: dict[str, Any] = {"loss": "rpgan", "r1_gamma": gamma / 10, "diffaugment": AUGMENT}
+    train: dict[str, Any] = {"loss": "rpgan", "r1_gamma": gamma / 10, "diffaugment": AUGMENT,
+                             "penalty_every": penalty_every}
     if batch is not None:
         train["batch_size"] = batch
     return {
@@ -336,10 +339,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "r3gan128": _preset(128, {"widths": list(PAPER_WIDTHS[128])}, PAPER_BATCH),
     # CPU presets (bench/r3gan_cost.py, docs/models.md): narrow high-resolution stages, no block at 64×64 (the
     # image stage is a 1×1 conv + resampling in G and D), 8 channels per group; ~0.09 GFLOP per forward of G or
-    # D per image against DCGAN-64's 0.21. facegan's default batch.
+    # D per image against DCGAN-64's 0.21. facegan's default batch. R1 + R2 lazily, every 4th step at 4·γ: on a
+    # CPU their double backward costs more than the rest of the step (bench/quality_per_minute.py: 1.7× the
+    # images in 10 minutes, no worse scores).
     "r3gan-cpu64": _preset(64, {"widths": [256, 128, 64, 32, 16], "blocks": [2, 2, 2, 1, 0],
-                                "channels_per_group": 8}),
-    "r3gan-cpu32": _preset(32, {"widths": [256, 128, 64, 32], "blocks": [2, 2, 2, 1], "channels_per_group": 8}),
+                                "channels_per_group": 8}, penalty_every=CPU_PENALTY_EVERY),
+    "r3gan-cpu32": _preset(32, {"widths": [256, 128, 64, 32], "blocks": [2, 2, 2, 1], "channels_per_group": 8},
+                           penalty_every=CPU_PENALTY_EVERY),
 }
 
 FAMILY = Family("r3gan", build_generator, build_discriminator, options=R3GANOptions, presets=PRESETS, check=check)

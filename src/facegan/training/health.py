@@ -9,7 +9,9 @@ host sync. Every `train.health_every` steps, and at every step that writes a che
   is the last good one. With `train.on_nan = "rollback"` it instead goes back to that checkpoint with halved
   learning rates, at most `train.max_rollbacks` times.
 - **d_saturated**: D(x) ≥ s and D(G(z)) ≤ 1 - s (s = `train.health_saturation`) for `train.health_window` steps
-  in a row; G then gets almost no gradient from the saturating loss.
+  in a row; G then gets almost no gradient from the saturating loss. Under a relativistic loss (RpGAN), whose
+  logits may all shift together, it is the step's `d_pair` instead: the mean sigmoid(D(x_i) - D(G(z_i))) ≥ s,
+  D ranking every real far above its paired fake.
 - **collapse**: the diversity of G's output on the run's fixed latents, as a fraction of the training images'
   diversity (`health_diversity`), is below `train.health_collapse` after `train.health_warmup` steps.
 
@@ -116,6 +118,7 @@ class HealthMonitor:
         self._baseline: float | None = None
         self._finite = torch.ones((), dtype=torch.bool, device=run.device)
         self._streak = torch.zeros((), device=run.device)
+        self._relativistic = False  # the step logs d_pair (RpGAN): saturation is judged on it
         self._pending: list[str] = self._apply_learning_rates(run)
 
     @staticmethod
@@ -143,8 +146,11 @@ class HealthMonitor:
         scalars = [v.detach().float().reshape(()) for v in values.values() if torch.is_tensor(v) and v.numel() == 1]
         if scalars:
             self._finite = self._finite & torch.isfinite(torch.stack(scalars)).all()
-        if "d_x" in values and "d_g_z1" in values:
-            s = run.config.train.health_saturation
+        s = run.config.train.health_saturation
+        if "d_pair" in values:  # a relativistic loss: the logits' offset is arbitrary, their pairwise gap is not
+            self._relativistic = True
+            self._streak = (self._streak + 1) * (values["d_pair"].detach() >= s)
+        elif "d_x" in values and "d_g_z1" in values:
             saturated = (values["d_x"].detach() >= s) & (values["d_g_z1"].detach() <= 1 - s)
             self._streak = (self._streak + 1) * saturated
         step = run.step
@@ -204,9 +210,10 @@ class HealthMonitor:
 
     def _check_saturation(self, run: TrainingRun, flags: list[str]) -> list[str]:
         saturated = float(self._streak) >= run.config.train.health_window
-        return self._set(flags, "d_saturated", saturated, run.step,
-                         f"D is saturated: D(x) ≥ {run.config.train.health_saturation} and D(G(z)) ≤ "
-                         f"{1 - run.config.train.health_saturation:.3g} for {int(float(self._streak))} steps")
+        s, steps = run.config.train.health_saturation, int(float(self._streak))
+        what = (f"sigmoid(D(x) - D(G(z))) ≥ {s} over the real/fake pairs" if self._relativistic
+                else f"D(x) ≥ {s} and D(G(z)) ≤ {1 - s:.3g}")
+        return self._set(flags, "d_saturated", saturated, run.step, f"D is saturated: {what} for {steps} steps")
 
     def _check_collapse(self, run: TrainingRun, flags: list[str]) -> tuple[list[str], float]:
         if self._baseline is None:

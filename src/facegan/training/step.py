@@ -63,8 +63,10 @@ StepFn = Callable[[StepContext, torch.Tensor], dict[str, torch.Tensor]]
 def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
     """A standard GAN step with the configured loss and stabilisers; returns detached scalars for the log.
 
-    D(x) and D(G(z)) are the mean sigmoid of D's outputs: z1 before D's update, z2 after it (G's step). With
-    n_critic > 1, G steps on every n_critic-th call; the other calls log G's loss on D's step's fakes.
+    D(x) and D(G(z)) are the mean sigmoid of D's outputs: z1 before D's update, z2 after it (G's step). A
+    relativistic loss (RpGAN) also logs d_pair, the mean sigmoid(D(x_i) - D(G(z_i))) over the pairs of D's step:
+    how surely D ranks each real above its fake. With n_critic > 1, G steps on every n_critic-th call; the other
+    calls log G's loss on D's step's fakes.
     """
     t = ctx.config.train
     loss = LOSSES[t.loss]
@@ -110,13 +112,16 @@ def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
         gen_out = fake_out
         loss_g = loss.g_loss(fake_out.detach(), real_out.detach())
 
-    return {
+    values = {
         "loss_d": loss_d.detach(),
         "loss_g": loss_g.detach(),
         "d_x": torch.sigmoid(real_out.detach()).mean(),
         "d_g_z1": torch.sigmoid(fake_out.detach()).mean(),
         "d_g_z2": torch.sigmoid(gen_out.detach()).mean(),
     }
+    if loss.g_needs_real:  # relativistic: only D(x) - D(G(z)) means anything (a shift of all logits is free)
+        values["d_pair"] = torch.sigmoid(real_out.detach() - fake_out.detach()).mean()
+    return values
 
 
 @contextlib.contextmanager

@@ -103,6 +103,26 @@ def test_rollback_reloads_the_last_good_checkpoint_and_halves_the_learning_rates
     assert all(r["loss_d"] is not None for r in records)
 
 
+def test_rollback_under_an_lr_ramp_logs_the_lr_the_step_used(tiny_dataset: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_dataset, steps=8, health_every=2, checkpoint_every=4, on_nan="rollback")
+    cfg.schedule.lr, cfg.schedule.ramp_kimg = [1.0, 0.5], 0.001  # lr × 0.5 from the first image on
+    train(cfg, tmp_path / "r", hooks=[_poison_at(6)], show_progress=False)
+    after = read_metrics(tmp_path / "r" / "metrics.jsonl")[4]
+    assert after["health_flags"] == ["rollback"]
+    assert after["lr_g"] == after["lr_d"] == pytest.approx(0.5 * 1e-4)  # the halved lr, ramped: what Adam used
+    assert load_checkpoint(tmp_path / "r")["optG"]["param_groups"][0]["lr"] == pytest.approx(0.5 * 1e-4)
+
+
+def test_resuming_mid_ramp_is_no_lr_change(tiny_dataset: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_dataset, steps=4, health_every=1, checkpoint_every=100)
+    cfg.schedule.lr, cfg.schedule.ramp_kimg = [1.0, 0.25], 0.1  # still ramping at step 4 (32 of 100 images)
+    train(cfg, tmp_path / "r", show_progress=False)
+    train(resume_config(tmp_path / "r", steps=6), tmp_path / "r", resume=True, show_progress=False)
+    records = read_metrics(tmp_path / "r" / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(1, 7))
+    assert all(r["health_flags"] == [] for r in records)  # no lr_changed: the ramp moved the lr, not the user
+
+
 def test_rollback_gives_up_after_max_rollbacks(tiny_dataset: Path, tmp_path: Path) -> None:
     cfg = tiny_config(tiny_dataset, steps=12, health_every=2, checkpoint_every=4, on_nan="rollback", max_rollbacks=1)
     with pytest.raises(TrainingHaltedError, match=r"step 8: .*gave up after 1 rollbacks"):

@@ -37,6 +37,7 @@ from torch import nn
 
 from facegan.errors import FaceganError
 from facegan.run.checkpoint import list_checkpoints
+from facegan.training import schedules
 
 if TYPE_CHECKING:
     from facegan.run.state import TrainingRun
@@ -126,7 +127,11 @@ class HealthMonitor:
         """Give the optimisers the config's learning rates (a rollback halves them there); a flag for the first
         check if that changed the rates the checkpoint's optimisers held: rollback, or lr_changed (by hand)."""
         changed = False
-        for opt, lr in ((run.optG, run.config.optim.lr_g), (run.optD, run.config.optim.lr_d)):
+        lr_g, lr_d = run.config.optim.lr_g, run.config.optim.lr_d
+        if run.config.schedule.lr:  # ramped: the rate the last step used is the ramp's at the images seen before it
+            ramps = schedules.values_at(run.config, max(run.images_seen - run.config.train.batch_size, 0))
+            lr_g, lr_d = ramps["lr_g"], ramps["lr_d"]
+        for opt, lr in ((run.optG, lr_g), (run.optD, lr_d)):
             for group in opt.param_groups:
                 if group["lr"] != lr:
                     group["lr"], changed = lr, True

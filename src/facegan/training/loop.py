@@ -209,8 +209,8 @@ def _train(
                     if last:
                         break
                     continue
-                if ctx.ramps:  # the ramped values this step used, on its line
-                    notes = {**ctx.ramps, **(notes or {})}
+                if ctx.ramps:  # the ramped values this step used, on its line (after a rollback its ramped lr,
+                    notes = {**(notes or {}), **ctx.ramps}  # not the health note's configured one)
                 metrics.add(run.step, run.epoch, values, notes, images_seen=run.images_seen)
                 if run.step % cadence.log_every == 0 or last:
                     now = time.perf_counter()

@@ -54,6 +54,7 @@ def test_prepare_train_sample_end_to_end(tmp_path: Path) -> None:
         (["train", "--data", "missing", "--out", "r"], "dataset missing does not exist"),
         (["train", "--out", "r"], "give --data DIR and --out RUN"),
         (["train", "--data", "x", "--out", "r", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["train", "--data", "x", "--out", "r", "--penalty-every", "0"], "--penalty-every must be at least 1"),
         (["sample", "nowhere.pt", "--out", "f.png"], "nowhere.pt does not exist"),
         (["sample", "junk.pt", "--out", "f.png"], "not a readable facegan checkpoint"),
         (["train", "--resume", "empty"], "holds no checkpoints"),

@@ -244,12 +244,13 @@ def test_cli_options_reach_the_config() -> None:
     args = build_parser().parse_args([
         "train", "--data", "d", "--out", "o", "--loss", "hinge", "--ttur", "--ema", "0.999", "--spectral-norm",
         "--d-norm", "none", "--diffaugment", "color,cutout", "--n-critic", "2", "--leaky-slope", "0.1",
-        "--optimizer", "rmsprop", "--grad-clip-value", "1", "--time-budget-minutes", "2",
+        "--optimizer", "rmsprop", "--grad-clip-value", "1", "--time-budget-minutes", "2", "--penalty-every", "4",
     ])
     o = overrides_from_args(args)
     assert (o["optim"]["lr_g"], o["optim"]["lr_d"], o["optim"]["name"]) == (1e-4, 4e-4, "rmsprop")
     assert o["train"]["loss"] == "hinge" and o["train"]["ema_decay"] == 0.999 and o["train"]["n_critic"] == 2
     assert o["train"]["time_budget_s"] == 120.0 and o["train"]["diffaugment"] == "color,cutout"
+    assert o["train"]["penalty_every"] == 4
     assert o["train"]["steps"] == BUDGET_ONLY_STEPS  # a budget alone sets the length
     capped = overrides_from_args(build_parser().parse_args(["train", "--time-budget-minutes", "1", "--steps", "5"]))
     assert capped["train"]["steps"] == 5 and capped["train"]["time_budget_s"] == 60.0

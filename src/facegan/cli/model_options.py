@@ -34,7 +34,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--r1-gamma", type=float, metavar="GAMMA", help="R1 penalty γ/2·E‖∇D(x)‖² on real images")
     s.add_argument("--penalty-every", type=int, metavar="K",
                    help="lazy regularisation: R1 (and rpgan's R2) on every K-th D step only, weighted K·γ "
-                        "(default 1: every step)")
+                        "(default: the preset's; 1 = every step, the r3gan CPU presets 4)")
     s.add_argument("--feature-matching", action=on_off, help="G matches the mean of D's last hidden features")
     s.add_argument("--ema", type=float, metavar="DECAY", help="keep an EMA of G's weights (e.g. 0.999; 0: off)")
     s.add_argument("--diffaugment", metavar="POLICY",

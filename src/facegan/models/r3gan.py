@@ -144,12 +144,6 @@ def lowpass_kernel(taps: Sequence[int]) -> torch.Tensor:
     return kernel / kernel.sum()
 
 
-# On a CPU the fixed low-pass resampling runs in float32 even under bf16 autocast: oneDNN's bf16 depthwise
-# convolutions (and their backward) measured 4-50× slower than float32 ones on AMD Zen 5 (AVX-512 bf16, no AMX),
-# a third of r3gan-cpu64's whole training step (bench/r3gan_cost.py, BENCHMARKS.md). The cast back keeps the
-# next layer's dtype. On CUDA they stay in the autocast dtype.
-
-
 def in_float32(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """fn(x) computed in float32 with autocast off, returned in x's dtype."""
     with torch.autocast(x.device.type, enabled=False):
@@ -157,43 +151,45 @@ def in_float32(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> t
     return y.to(x.dtype)
 
 
-def _depthwise(kernel: torch.Tensor, channels: int) -> torch.Tensor:
-    """The same k×k kernel for each of `channels` channels: a C×1×k×k depthwise conv weight (fixed shape, so
-    ONNX export sees a constant kernel)."""
-    return kernel.expand(channels, 1, *kernel.shape).contiguous()
+class LowPassResampler(nn.Module):
+    """A fixed per-channel (depthwise) low-pass resampling: the subclass's `resample` with `self.kernel`.
+
+    On a CPU it runs in float32 even under bf16 autocast: oneDNN's bf16 depthwise convolutions (and their
+    backward) measured 4-50× slower than float32 ones on AMD Zen 5 (AVX-512 bf16, no AMX), a third of
+    r3gan-cpu64's whole training step (BENCHMARKS.md). The result comes back in the input's dtype. On CUDA it
+    stays in the autocast dtype; TorchScript (exported G, float32) skips the switch.
+    """
+
+    def __init__(self, channels: int, taps: Sequence[int], gain: float = 1.0) -> None:
+        super().__init__()
+        kernel = gain * lowpass_kernel(taps)  # the same kernel for every channel: a C×1×k×k depthwise weight of
+        self.register_buffer("kernel", kernel.expand(channels, 1, *kernel.shape).contiguous(),  # fixed shape, so
+                             persistent=False)  # ONNX export sees a constant kernel
+        self.padding, self.channels = len(taps) // 2, channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and x.device.type == "cpu":
+            return in_float32(self.resample, x)
+        return self.resample(x)
+
+    def resample(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
-class Upsample(nn.Module):
+class Upsample(LowPassResampler):
     """2× interpolative upsampling: zero-insertion then the low-pass kernel (×4 keeps the mean), per channel."""
 
     def __init__(self, channels: int, taps: Sequence[int]) -> None:
-        super().__init__()
-        self.register_buffer("kernel", _depthwise(4 * lowpass_kernel(taps), channels), persistent=False)
-        self.padding, self.channels = len(taps) // 2, channels
+        super().__init__(channels, taps, gain=4.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and x.device.type == "cpu":  # (TorchScript: G in float32 only)
-            return in_float32(self._up, x)
-        return self._up(x)
-
-    def _up(self, x: torch.Tensor) -> torch.Tensor:
+    def resample(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=self.padding, groups=self.channels)
 
 
-class Downsample(nn.Module):
+class Downsample(LowPassResampler):
     """2× interpolative downsampling: the low-pass kernel at stride 2, per channel."""
 
-    def __init__(self, channels: int, taps: Sequence[int]) -> None:
-        super().__init__()
-        self.register_buffer("kernel", _depthwise(lowpass_kernel(taps), channels), persistent=False)
-        self.padding, self.channels = len(taps) // 2, channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and x.device.type == "cpu":  # (TorchScript: G in float32 only)
-            return in_float32(self._down, x)
-        return self._down(x)
-
-    def _down(self, x: torch.Tensor) -> torch.Tensor:
+    def resample(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.kernel.to(x.dtype), stride=2, padding=self.padding, groups=self.channels)
 
 

@@ -351,8 +351,8 @@ def count_step_flops(config: RunConfig, batch: int = 8, steps: int = 4) -> dict[
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from facegan.generation.latents import draw_latents
     from facegan.models import build_models, get_family
+    from facegan.models.latents import draw_latents
     from facegan.training.optim import build_optimizers
     from facegan.training.step import StepContext
 

@@ -35,8 +35,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from facegan.losses import rpgan_d, rpgan_g, zero_centred_penalty
 from facegan.models import dcgan, r3gan
-from facegan.training.losses import rpgan_d, rpgan_g, zero_centred_penalty
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import cpu_name  # bench/ is not a package

@@ -1,8 +1,14 @@
-"""The package's shape: no import cycles, and only the CLI and the API import the training loop.
+"""The package's shape: its floors, no import cycles, and only the CLI and the API import the training loop.
 
 Every module under src/facegan is parsed with `ast`; its imports (at module level and inside functions, but not
-under `if TYPE_CHECKING:`) become edges of the package import graph. This is the check issue 15 asks for:
-`python -m pytest tests/test_architecture.py`.
+under `if TYPE_CHECKING:`) become edges of the package import graph. Imports run down the floors, never up
+(a module may import its own floor and the floors below it):
+
+    utils (with errors, version) < config < losses < data < run < models < training < generation < metrics
+    < report, serve < experiments < cli, api (and the package's __init__ / __main__)
+
+So a model family never imports the training loop, the losses need neither, and the run's state needs no part
+of training. `python -m pytest tests/test_architecture.py`.
 """
 
 from __future__ import annotations
@@ -14,6 +20,21 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "facegan"
 LOOP = "facegan.training.loop"
 MAY_IMPORT_LOOP = ("facegan.cli", "facegan.api")
+# The floors, lowest first: a module's floor is that of the longest prefix listed.
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("facegan.utils", "facegan.errors", "facegan.version"),
+    ("facegan.config",),
+    ("facegan.losses",),
+    ("facegan.data",),
+    ("facegan.run",),
+    ("facegan.models",),
+    ("facegan.training",),
+    ("facegan.generation",),
+    ("facegan.metrics",),
+    ("facegan.report", "facegan.serve"),
+    ("facegan.experiments",),
+    ("facegan.cli", "facegan.api", "facegan", "facegan.__main__"),
+)
 
 
 def module_files() -> dict[str, Path]:
@@ -111,6 +132,24 @@ def _in(module: str, roots: tuple[str, ...]) -> bool:
     return any(module == root or module.startswith(root + ".") for root in roots)
 
 
+def floor_of(module: str) -> int:
+    """The floor of `module`: that of the longest listed prefix (the package itself is the top floor)."""
+    best, floor = -1, None
+    for level, roots in enumerate(FLOORS):
+        for root in roots:
+            matches = module == root or (root != PACKAGE and module.startswith(root + "."))
+            if matches and len(root) > best:
+                best, floor = len(root), level
+    if floor is None:
+        raise AssertionError(f"{module} is on no floor: add it to FLOORS")
+    return floor
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module on a higher floor than its importer's, as "importer -> imported"."""
+    return sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets if floor_of(t) > floor_of(m))
+
+
 def test_the_graph_sees_the_package() -> None:
     graph = import_graph()
     assert LOOP in graph
@@ -124,6 +163,28 @@ def test_no_import_cycles() -> None:
 def test_only_the_cli_and_the_api_import_the_training_loop() -> None:
     importers = sorted(m for m, targets in import_graph().items() if LOOP in targets)
     assert importers and all(_in(m, MAY_IMPORT_LOOP) for m in importers), importers
+
+
+def test_every_module_is_on_a_floor() -> None:
+    for module in import_graph():
+        floor_of(module)
+
+
+def test_imports_run_down_the_floors() -> None:
+    assert upward_imports(import_graph()) == []
+
+
+def test_an_upward_import_is_found() -> None:
+    graph = {"facegan.models.dcgan": {"facegan.training.step", "facegan.config"},
+             "facegan.cli.train": {"facegan.models"}}
+    assert upward_imports(graph) == ["facegan.models.dcgan -> facegan.training.step"]
+    assert floor_of("facegan.run.state") < floor_of("facegan.models") < floor_of("facegan.training.loop")
+    assert floor_of("facegan") == floor_of("facegan.cli.main") == len(FLOORS) - 1
+
+
+def test_no_model_family_imports_training() -> None:
+    assert [m for m, targets in import_graph().items() if m.startswith("facegan.models")
+            and any(t.startswith("facegan.training") for t in targets)] == []
 
 
 def test_a_cycle_is_found() -> None:

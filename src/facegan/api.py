@@ -16,8 +16,8 @@ import torch
 
 from facegan.config import RunConfig
 from facegan.errors import FaceganError
-from facegan.generation.latents import slerp
 from facegan.generation.sample import LoadedGenerator, load_generator
+from facegan.models.latents import slerp
 from facegan.utils.images import make_grid, save_png
 
 Latent = int | np.ndarray | torch.Tensor  # a seed, or a latent (nz,) / (1, nz)

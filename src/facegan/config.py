@@ -17,12 +17,33 @@ from typing import Any
 from facegan.errors import FaceganError
 from facegan.version import __version__
 
+# The allowed values of the settings that take one of a few names (the CLI's choices are these).
+LATENTS = ("normal", "uniform")
+D_NORMS = ("auto", "batch", "layer", "none")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CHANNELS_LAST = ("auto", "on", "off")
+COMPILE_MODES = ("off", "on", "reduce-overhead", "max-autotune")  # on: torch.compile's default mode
+ON_NAN = ("stop", "rollback")
+
+
+def setting(
+    default: Any, *, choices: tuple[str, ...] | None = None, minimum: float | None = None,
+    maximum: float | None = None, above: float | None = None, below: float | None = None, flag: str | None = None,
+) -> Any:
+    """A config field with the values it takes: one of `choices`, or a number within `minimum`..`maximum`,
+    > `above` and < `below`; `flag` is its `facegan train` option when that is not --NAME (named in error
+    messages). `check_fields` enforces these rules; the CLI takes its choices from them."""
+    meta = {"choices": choices, "minimum": minimum, "maximum": maximum, "above": above, "below": below, "flag": flag}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
 
 @dataclass
 class DataConfig:
     """Which prepared dataset to train on and how to read it."""
 
-    path: str = ""
+    path: str = setting("", flag="--data")
     flip: bool = False  # random horizontal flips, drawn on the training device
 
 
@@ -31,21 +52,23 @@ class ModelConfig:
     """Architecture of G and D. `family` names an entry of `facegan.models.FAMILIES`; `options` holds that
     family's own hyperparameters (their schema is the family's options dataclass, e.g. BEGAN's bottleneck)."""
 
-    family: str = "dcgan"
-    resolution: int = 64
-    channels: int = 3
-    nz: int = 100
-    ngf: int = 64
-    ndf: int = 64
-    latent: str = "normal"  # "normal": N(0, 1); "uniform": U(-1, 1)
-    leaky_slope: float = 0.2  # negative slope of D's LeakyReLUs (seed 004 tunes it)
-    d_norm: str = "auto"  # D's normalisation (dcgan): batch, layer, none; auto: layer for wgan-gp, else batch
+    family: str = setting("dcgan", flag="--model")
+    resolution: int = setting(64, minimum=1)
+    channels: int = setting(3, minimum=1)
+    nz: int = setting(100, minimum=1)
+    ngf: int = setting(64, minimum=1)
+    ndf: int = setting(64, minimum=1)
+    latent: str = setting("normal", choices=LATENTS)  # "normal": N(0, 1); "uniform": U(-1, 1)
+    leaky_slope: float = setting(0.2, minimum=0.0)  # negative slope of D's LeakyReLUs (seed 004 tunes it)
+    # D's normalisation (dcgan): batch, layer, none; auto: the dcgan family decides (layer for a loss whose
+    # penalty is per image, wgan-gp and rpgan; else batch)
+    d_norm: str = setting("auto", choices=D_NORMS)
     minibatch_std: bool = False  # append the minibatch standard deviation channel before D's last layer
     spectral_norm: bool = False  # spectral normalisation of every conv/linear weight of D (Miyato et al. 2018)
     # Conditional generation (facegan.data.labels, docs/conditional.md): label names of the dataset, their values.
     condition: list[str] = field(default_factory=list)
     condition_levels: list[list[int]] = field(default_factory=list)  # filled from the data's labels
-    condition_embed: int = 8  # size of the label embedding fed to G (and to D as planes without a feature hook)
+    condition_embed: int = setting(8, minimum=1)  # size of the label embedding fed to G (and D without a hook)
     options: dict[str, Any] = field(default_factory=dict)  # the family's own options (Family.options_of)
 
 
@@ -53,58 +76,62 @@ class ModelConfig:
 class OptimConfig:
     """Optimisers of G and D (the DCGAN paper's Adam by default)."""
 
-    name: str = "adam"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    rho: float = 0.9  # RMSprop's decay of the squared-gradient average (Keras' rho, torch's alpha)
-    grad_clip_value: float = 0.0  # clip every gradient element to ±this before each step (0: off)
+    name: str = setting("adam", flag="--optimizer")  # facegan.training.optim.OPTIMIZERS
+    lr_g: float = setting(2e-4, above=0.0)
+    lr_d: float = setting(2e-4, above=0.0)
+    beta1: float = setting(0.5, minimum=0.0, below=1.0)
+    beta2: float = setting(0.999, minimum=0.0, below=1.0)
+    rho: float = setting(0.9, minimum=0.0, below=1.0)  # RMSprop's decay of the squared-gradient average (Keras' rho)
+    grad_clip_value: float = setting(0.0, minimum=0.0)  # clip every gradient element to ±this (0: off)
 
 
 @dataclass
 class TrainConfig:
     """The training loop: length, loss, logging, sampling and checkpoint cadence."""
 
-    batch_size: int = 128
-    steps: int = 0  # 0: run `epochs` full passes over the data instead
-    epochs: int = 5
-    loss: str = "bce"
-    seed: int = 0
+    batch_size: int = setting(128, minimum=1)
+    steps: int = setting(0, minimum=0)  # 0: run `epochs` full passes over the data instead
+    epochs: int = setting(5, minimum=1)
+    loss: str = "bce"  # facegan.losses.LOSSES
+    seed: int = setting(0, minimum=0)
     device: str = "auto"
-    precision: str = "auto"  # auto, fp32, bf16 (autocast) or fp16 (autocast + GradScaler); facegan.training.precision
-    channels_last: str = "auto"  # auto (CUDA, or CPU with bf16/fp16), on, off
-    compile: str = "off"  # torch.compile mode: off, on, reduce-overhead (CUDA graphs), max-autotune
+    precision: str = setting("auto", choices=PRECISIONS)  # fp32, bf16 (autocast), fp16 (+ GradScaler); auto: bf16
+    # where the hardware runs it natively (facegan.training.precision)
+    channels_last: str = setting("auto", choices=CHANNELS_LAST)  # auto: CUDA, or CPU with bf16/fp16
+    compile: str = setting("off", choices=COMPILE_MODES)  # torch.compile mode; reduce-overhead adds CUDA graphs
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    time_budget_s: float = 0.0  # stop after this much training time (0: no limit), e.g. for sweeps
-    # Stabilisers (see facegan.training.stabilisers and docs/models.md); all off by default.
-    n_critic: int = 1  # D steps per G step
-    gp_weight: float = 10.0  # λ of WGAN-GP's gradient penalty (used with loss wgan-gp)
-    label_smoothing: float = 0.0  # one-sided: D's real target is 1 - this
-    label_noise: float = 0.0  # D's targets move toward the other class by U(0, this)
-    instance_noise: float = 0.0  # σ of Gaussian noise added to every D input
-    instance_noise_steps: int = 0  # σ falls linearly to 0 over this many steps (0: constant)
-    r1_gamma: float = 0.0  # R1 penalty γ/2·E‖∇D(x)‖² on reals (0: off); rpgan: γ of its R1 + R2
-    penalty_every: int = 1  # R1 (and R2) on every k-th D step only, weighted k·γ (lazy regularisation)
+    log_every: int = setting(10, minimum=1)
+    sample_every: int = setting(500, minimum=1)
+    checkpoint_every: int = setting(1000, minimum=1)
+    keep_checkpoints: int = setting(3, minimum=1, flag="--keep")
+    # stop after this much training time (0: no limit), e.g. for sweeps
+    time_budget_s: float = setting(0.0, minimum=0.0, flag="--time-budget-minutes")
+    # Stabilisers (facegan.training: targets.py, augment.py, ema.py; docs/models.md); all off by default.
+    n_critic: int = setting(1, minimum=1)  # D steps per G step
+    gp_weight: float = setting(10.0, minimum=0.0)  # λ of WGAN-GP's gradient penalty (used with loss wgan-gp)
+    label_smoothing: float = setting(0.0, minimum=0.0, below=0.5)  # one-sided: D's real target is 1 - this
+    label_noise: float = setting(0.0, minimum=0.0, below=0.5)  # D's targets move toward the other class by U(0, this)
+    instance_noise: float = setting(0.0, minimum=0.0)  # σ of Gaussian noise added to every D input
+    instance_noise_steps: int = setting(0, minimum=0)  # σ falls linearly to 0 over this many steps (0: constant)
+    r1_gamma: float = setting(0.0, minimum=0.0)  # R1 penalty γ/2·E‖∇D(x)‖² on reals (0: off); rpgan: γ of R1 + R2
+    penalty_every: int = setting(1, minimum=1)  # R1 (and R2) on every k-th D step only, weighted k·γ (lazy)
     feature_matching: bool = False  # G matches the mean of D's last hidden features instead of fooling D
-    ema_decay: float = 0.0  # keep G_ema, an exponential moving average of G's weights (0: off; e.g. 0.999)
+    ema_decay: float = setting(0.0, minimum=0.0, below=1.0, flag="--ema")  # keep G_ema, an EMA of G (0: off)
     diffaugment: str = ""  # DiffAugment policy for every D input: comma list of color, translation, cutout
     # Training health (facegan.training.health, docs/health.md): checked every health_every steps and before
     # checkpoints.
-    health_every: int = 100  # 0: no checks
-    on_nan: str = "stop"  # NaN/inf losses or weights: stop, or rollback (last good checkpoint, halved lr_g/lr_d)
-    max_rollbacks: int = 3  # --on-nan rollback gives up (stops) after this many rollbacks
-    rollbacks: int = 0  # rollbacks so far: each one halves lr_g and lr_d in this config
-    health_saturation: float = 0.99  # D saturated: D(x) ≥ this and D(G(z)) ≤ 1 - this ...
-    health_window: int = 200  # ... for this many steps in a row
-    health_collapse: float = 0.2  # collapse: diversity of G on the fixed latents below this × the data's ...
-    health_warmup: int = 500  # ... from this step on (an untrained G is not diverse yet)
+    health_every: int = setting(100, minimum=0)  # 0: no checks
+    # NaN/inf losses or weights: stop, or rollback (last good checkpoint, halved lr_g/lr_d)
+    on_nan: str = setting("stop", choices=ON_NAN)
+    max_rollbacks: int = setting(3, minimum=0)  # --on-nan rollback gives up (stops) after this many rollbacks
+    rollbacks: int = setting(0, minimum=0)  # rollbacks so far: each one halves lr_g and lr_d in this config
+    health_saturation: float = setting(0.99, above=0.5, maximum=1.0)  # D saturated: D(x) ≥ this, D(G(z)) ≤ 1 - this
+    health_window: int = setting(200, minimum=1)  # ... for this many steps in a row
+    health_collapse: float = setting(0.2, minimum=0.0)  # collapse: diversity of G on the fixed latents below
+    health_warmup: int = setting(500, minimum=0)  # this × the data's, from this step on (an untrained G is not)
     tensorboard: bool = False  # also write metrics and fixed-noise grids to RUN/tb/ (facegan.training.tensorboard)
-    condition_dropout: float = 0.1  # conditional runs: chance a row's labels, or one label, are hidden from G and D
+    # conditional runs: chance a row's labels, or one label, are hidden from G and D
+    condition_dropout: float = setting(0.1, minimum=0.0, below=1.0)
 
 
 @dataclass
@@ -115,13 +142,60 @@ class ScheduleConfig:
     thousand images, then stays at end. An empty list leaves that quantity to the rest of the config.
     """
 
-    ramp_kimg: float = 0.0  # length of the ramps; 0: ramp_fraction of the run (written here when it starts)
-    ramp_fraction: float = 0.5  # of the run's images, when steps/epochs give its length (time budget: 20 kimg)
+    ramp_kimg: float = setting(0.0, minimum=0.0)  # length of the ramps; 0: ramp_fraction of the run (written
+    # here when it starts)
+    ramp_fraction: float = setting(0.5, above=0.0, maximum=1.0)  # of the run's images, when steps/epochs give
+    # its length (time budget: 20 kimg)
     lr: list[float] = field(default_factory=list)  # factors of optim.lr_g and lr_d (R3GAN: 1 → 0.25)
     beta2: list[float] = field(default_factory=list)  # Adam's β2 (R3GAN: 0.9 → 0.99)
     gamma: list[float] = field(default_factory=list)  # γ of the zero-centred penalties (in place of train.r1_gamma)
     ema_half_life: list[float] = field(default_factory=list)  # G_ema's half-life, as fractions of the ramp length
     aug_p: list[float] = field(default_factory=list)  # probability each image D sees is augmented (train.diffaugment)
+
+
+SECTIONS = ("data", "model", "optim", "train", "schedule")
+
+
+def field_flag(section: str, name: str) -> str:
+    """The `facegan train` option that sets `section.name` (its --NAME unless the field names another)."""
+    cls = typing.get_type_hints(RunConfig)[section]
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.metadata.get("flag") or "--" + name.replace("_", "-")
+
+
+def choices_of(section: str, name: str) -> tuple[str, ...]:
+    """The values `section.name` takes (a field declared with `choices`)."""
+    cls = typing.get_type_hints(RunConfig)[section]
+    choices = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("choices")
+    assert choices, f"{section}.{name} has no choices"
+    return choices
+
+
+def check_value(section: str, name: str, value: Any) -> None:
+    """Raise FaceganError, naming the field and its option, unless `value` obeys `section.name`'s rules."""
+    cls = typing.get_type_hints(RunConfig)[section]
+    meta = next(f for f in dataclasses.fields(cls) if f.name == name).metadata
+    where = f"{section}.{name} ({meta.get('flag') or '--' + name.replace('_', '-')})"
+    if meta.get("choices") and value not in meta["choices"]:
+        raise FaceganError(f"{where} must be one of {', '.join(meta['choices'])}, not {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if meta.get("minimum") is not None and value < meta["minimum"]:
+        raise FaceganError(f"{where} must be at least {meta['minimum']:g}, not {value:g}")
+    if meta.get("maximum") is not None and value > meta["maximum"]:
+        raise FaceganError(f"{where} must be at most {meta['maximum']:g}, not {value:g}")
+    if meta.get("above") is not None and not value > meta["above"]:
+        raise FaceganError(f"{where} must be greater than {meta['above']:g}, not {value:g}")
+    if meta.get("below") is not None and not value < meta["below"]:
+        raise FaceganError(f"{where} must be less than {meta['below']:g}, not {value:g}")
+
+
+def check_fields(config: RunConfig) -> None:
+    """Every field of `config` against the rules it was declared with (`setting`)."""
+    for section in SECTIONS:
+        values = getattr(config, section)
+        for f in dataclasses.fields(values):
+            check_value(section, f.name, getattr(values, f.name))
 
 
 @dataclass

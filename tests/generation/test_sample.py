@@ -11,8 +11,8 @@ from PIL import Image
 
 from facegan.cli.main import main
 from facegan.errors import FaceganError
-from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import load_generator, write_samples
+from facegan.models.latents import seeded_latents, slerp
 from facegan.training.loop import train
 from factories import tiny_config
 

@@ -11,9 +11,9 @@ import torch
 
 from facegan.cli.main import main
 from facegan.errors import FaceganError
-from facegan.generation.latents import seeded_latents
 from facegan.generation.sample import load_generator
 from facegan.generation.walk import loop_latents, walk_faces, walk_latents, write_walk
+from facegan.models.latents import seeded_latents
 from facegan.utils.gif import read_gif_frames
 
 

@@ -9,8 +9,8 @@ import torch
 
 from facegan.cli.main import main
 from facegan.errors import FaceganError
-from facegan.generation.latents import seeded_latents
 from facegan.generation.sample import load_generator
+from facegan.models.latents import seeded_latents
 from facegan.report import interpolation
 
 from .helpers import image_info

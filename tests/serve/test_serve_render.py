@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facegan.generation.latents import seeded_latents
 from facegan.generation.sample import load_generator
+from facegan.models.latents import seeded_latents
 from facegan.serve.render import MAX_FACES, FaceRenderer, batch_invariant_sizes
 
 

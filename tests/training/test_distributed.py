@@ -25,7 +25,7 @@ from facegan.models.presets import build_config
 from facegan.run.checkpoint import load_checkpoint
 from facegan.run.metrics_log import read_metrics
 from facegan.training import distributed
-from facegan.training.distributed import DistEnv
+from facegan.utils.dist_env import DistEnv
 
 WORLD = 2
 GLOBAL_BATCH = 16

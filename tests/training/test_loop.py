@@ -12,11 +12,11 @@ import torch
 from PIL import Image
 
 from facegan.errors import FaceganError
+from facegan.losses import bce_d
 from facegan.models import build_models
 from facegan.run.checkpoint import list_checkpoints, load_checkpoint
 from facegan.run.state import TrainingRun
 from facegan.training.loop import train
-from facegan.training.losses import bce_d
 from facegan.training.optim import build_optimizers
 from factories import killed_while_writing, tiny_config
 

@@ -17,8 +17,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from facegan.config import RunConfig
 from facegan.data.dataset import BatchIterator, PreparedDataset, write_dataset
 from facegan.errors import FaceganError
-from facegan.generation.latents import draw_latents
 from facegan.models import build_models
+from facegan.models.latents import draw_latents
 from facegan.models.presets import build_config
 from facegan.run.checkpoint import load_checkpoint
 from facegan.run.metrics_log import read_metrics

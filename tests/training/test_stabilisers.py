@@ -17,22 +17,22 @@ from facegan.config import BUDGET_ONLY_STEPS, ModelConfig, RunConfig, TrainConfi
 from facegan.errors import FaceganError
 from facegan.generation.sample import load_generator
 from facegan.models import build_models
+from facegan.models.layers import MinibatchStdDev, apply_spectral_norm
 from facegan.models.presets import build_config
 from facegan.run.checkpoint import load_checkpoint
-from facegan.training.configure import check_config
-from facegan.training.loop import train
-from facegan.training.optim import build_optimizers
-from facegan.training.stabilisers import d_targets, make_ema, update_ema
-from facegan.training.stabilisers.augment import (
+from facegan.training.augment import (
     add_instance_noise,
     diff_augment,
     instance_noise_sigma,
     rand_cutout,
     rand_translation,
 )
-from facegan.training.stabilisers.ema import ema_decay_at
-from facegan.training.stabilisers.layers import MinibatchStdDev, apply_spectral_norm
+from facegan.training.configure import check_config
+from facegan.training.ema import ema_decay_at, make_ema, update_ema
+from facegan.training.loop import train
+from facegan.training.optim import build_optimizers
 from facegan.training.step import StepContext, gan_step
+from facegan.training.targets import d_targets
 from facegan.utils.images import make_grid, to_uint8
 from factories import tiny_config
 
@@ -275,7 +275,7 @@ def test_spectral_norm_on_every_family(family: str, resolution: int) -> None:
 def test_diffaugment_with_a_per_image_probability() -> None:
     """p = 1 is the plain DiffAugment (same draws); p < 1 keeps some images as they are, drawn from the
     generator after the augmentation's own draws; p = 0 draws nothing."""
-    from facegan.training.stabilisers.augment import diff_augment
+    from facegan.training.augment import diff_augment
 
     x = torch.rand(64, 3, 8, 8)
     always = diff_augment(x, "color,translation", torch.Generator().manual_seed(1))

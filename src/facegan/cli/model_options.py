@@ -11,8 +11,9 @@ from facegan.errors import FaceganError
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """Add the `model variants` and `stabilisers` option groups to the train parser."""
-    from facegan.training.optim import OPTIMIZERS
-    from facegan.training.stabilisers import D_NORMS, DIFFAUGMENT, TTUR_LR_D, TTUR_LR_G
+    from facegan.config import D_NORMS
+    from facegan.training.augment import DIFFAUGMENT
+    from facegan.training.optim import OPTIMIZERS, TTUR_LR_D, TTUR_LR_G
 
     on_off = argparse.BooleanOptionalAction
     v = p.add_argument_group("model variants")
@@ -92,7 +93,7 @@ def family_option_values(args: argparse.Namespace, family: str) -> dict[str, Any
 def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Config sections from the model-variant, stabiliser and family options (None = keep the preset's value)."""
     from facegan.models.presets import all_presets
-    from facegan.training.stabilisers import TTUR_LR_D, TTUR_LR_G
+    from facegan.training.optim import TTUR_LR_D, TTUR_LR_G
 
     family = all_presets()[args.model]["model"]["family"]
 

@@ -11,8 +11,8 @@ from facegan.errors import FaceganError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
+    from facegan.losses import LOSS_NAMES
     from facegan.models.presets import preset_names
-    from facegan.training.losses import LOSS_NAMES
 
     p = subparsers.add_parser(
         "train",

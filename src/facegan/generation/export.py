@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from facegan.errors import FaceganError
-from facegan.generation.latents import seeded_latents
 from facegan.generation.sample import LoadedGenerator, load_generator
+from facegan.models.latents import seeded_latents
 from facegan.utils.atomic import atomic_write_bytes
 
 log = logging.getLogger("facegan.export")

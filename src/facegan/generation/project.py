@@ -34,9 +34,9 @@ from PIL import Image
 from torch import nn
 
 from facegan.errors import FaceganError
-from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.models import build_models
+from facegan.models.latents import seeded_latents, slerp
 from facegan.run.checkpoint import load_checkpoint
 from facegan.utils.atomic import atomic_write_bytes, atomic_write_text
 from facegan.utils.images import make_grid, save_png, to_uint8

@@ -14,8 +14,8 @@ from torch import nn
 from facegan.config import RunConfig
 from facegan.errors import FaceganError
 from facegan.generation.attributes import describe_condition, labels_for
-from facegan.generation.latents import seeded_latents
 from facegan.models import build_generator
+from facegan.models.latents import seeded_latents
 from facegan.run.checkpoint import load_checkpoint
 from facegan.run.layout import images_seen
 from facegan.utils.device import resolve_device

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from facegan.errors import FaceganError
-from facegan.generation.latents import seeded_latents
 from facegan.generation.sample import in_batches
 from facegan.metrics.imagesets import sample_indices
 from facegan.metrics.metric import ScoreContext
 from facegan.metrics.registry import METRICS, training_metrics
+from facegan.models.latents import seeded_latents
 from facegan.run.checkpoint import save_checkpoint
 from facegan.run.evals import eval_path, header, stamp, write_eval
 from facegan.run.layout import checkpoint_dir

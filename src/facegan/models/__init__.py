@@ -1,7 +1,8 @@
 """Model families: the registry of `Family` declarations, and building G and D for a `ModelConfig`.
 
 Adding a family is one module (which ends with `FAMILY = Family(...)`, see models/family.py) plus one line in
-`FAMILIES`; its presets then appear in `--model`, its options as `--flags` and in `model.options`.
+`FAMILIES`; its presets then appear in `--model`, its options as `--flags` and in `model.options`
+(docs/models.md, "Adding a family").
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from torch import nn
 
 from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
+from facegan.losses import get_loss
 from facegan.models import began, conditional, dcgan, dense128, r3gan
 from facegan.models.family import Family
-from facegan.training.stabilisers.layers import apply_spectral_norm
+from facegan.models.layers import apply_spectral_norm
 
 FAMILIES: dict[str, Family] = {
     dcgan.FAMILY.name: dcgan.FAMILY,
@@ -31,14 +33,25 @@ def get_family(name: str) -> Family:
 
 
 def check_model_config(config: RunConfig) -> None:
-    """The family's checks of a config: its options, the losses it trains with, and its own `check`."""
+    """The family's checks of a config: its options, its loss (a family's own loss goes with that family only),
+    and its own `check`."""
     family = get_family(config.model.family)
     family.options_of(config.model)
-    if family.losses and config.train.loss not in family.losses:
-        raise FaceganError(f"the {family.losses[0]} loss and the {family.name} model go together: "
-                           f"use --model {family.name} for both")
+    loss = get_loss(config.train.loss)
+    owners = [f for f in FAMILIES.values() if f.loss == loss.name and f is not family]
+    owner = family if family.loss not in (None, loss.name) else next(iter(owners), None)
+    if owner is not None:
+        raise FaceganError(f"the {owner.loss} loss and the {owner.name} model go together: "
+                           f"use --model {owner.name} for both")
     if family.check is not None:
         family.check(config)
+
+
+def complete_config(config: RunConfig) -> None:
+    """Fill the config's "auto" values that its family decides (so config.json records the concrete choice)."""
+    family = FAMILIES.get(config.model.family)  # an unknown family fails where its config is checked
+    if family is not None and family.complete is not None:
+        family.complete(config)
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:

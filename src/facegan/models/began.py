@@ -28,8 +28,7 @@ from torch import nn
 
 from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
-from facegan.models.family import Family, option
-from facegan.training.step import StepContext
+from facegan.models.family import Family, StepInputs, option
 
 RESOLUTIONS = (32, 64, 128)
 
@@ -132,7 +131,7 @@ def update_k(k: torch.Tensor, loss_real: torch.Tensor, loss_fake: torch.Tensor, 
     return (k + lambda_k * (gamma * loss_real - loss_fake)).clamp(0.0, 1.0)
 
 
-def began_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
+def began_step(ctx: StepInputs, real: torch.Tensor) -> dict[str, torch.Tensor]:
     """One BEGAN step: D on L(x) - k_t·L(G(z)), then G on L(G(z)), then the k_t update.
 
     L(x) and L(G(z)) in the k_t update and M_global are the ones D's step measured (same D, same z), as in the
@@ -187,7 +186,7 @@ def check(config: RunConfig) -> None:
 
 
 FAMILY = Family(
-    "began", build_generator, build_discriminator, began_step, options=BeganOptions, losses=("began",), check=check,
+    "began", build_generator, build_discriminator, began_step, options=BeganOptions, loss="began", check=check,
     presets={"began": {"model": {"nz": 64, "latent": "uniform"}, "optim": {"lr_g": 1e-4, "lr_d": 1e-4},
                        "train": {"loss": "began"}}},
 )

@@ -15,9 +15,9 @@ from torch import nn
 
 from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
+from facegan.losses import LOSSES, get_loss
 from facegan.models.family import Family
-from facegan.training.losses import get_loss
-from facegan.training.stabilisers.layers import MinibatchStdDev
+from facegan.models.layers import MinibatchStdDev
 
 RESOLUTIONS = (32, 64, 128)
 
@@ -136,9 +136,16 @@ def check(config: RunConfig) -> None:
                            "breaks; use --d-norm layer (or none)")
 
 
+def complete(config: RunConfig) -> None:
+    """d_norm auto: layer norm for a loss whose penalty is per image (WGAN-GP, RpGAN), else BatchNorm."""
+    if config.model.d_norm == "auto":
+        loss = LOSSES.get(config.train.loss)  # an unknown loss fails where the config is checked
+        config.model.d_norm = "layer" if loss is not None and loss.per_image_penalty else "batch"
+
+
 # docs/models.md describes each preset; a preset that names a resolution pins it.
 FAMILY = Family(
-    "dcgan", build_generator, build_discriminator, check=check,
+    "dcgan", build_generator, build_discriminator, check=check, complete=complete,
     presets={
         "dcgan": {},
         "dcgan128": {"model": {"resolution": 128}},

@@ -17,7 +17,7 @@ from torch import nn
 from facegan.config import ModelConfig
 from facegan.errors import FaceganError
 from facegan.models.family import Family
-from facegan.training.stabilisers.layers import MinibatchStdDev
+from facegan.models.layers import MinibatchStdDev
 
 RESOLUTION = 128
 _D_FINAL = 6  # D's last feature map is 6×6 after one 3×3 and four strided 4×4 unpadded convs

@@ -1,9 +1,11 @@
 """What a model family declares: its builders, its training step, its presets and its own options.
 
 A family module (models/dcgan.py, ...) ends with `FAMILY = Family(...)`; models/__init__.py registers it with
-one line. The family's own hyperparameters are a dataclass (`options`) whose fields carry their help text in
-`option(...)` metadata: the CLI makes a `--flag` of each field, and `ModelConfig.options` holds their values as
-plain JSON, checked against the dataclass (`options_of`).
+one line. A family sits below the training loop and never imports it. Most families train with the loop's
+standard step (`step` None); one with a step of its own (BEGAN's) is typed against `StepInputs`, what the loop's
+step context gives every step. The family's own hyperparameters are a dataclass
+(`options`) whose fields carry their help text in `option(...)` metadata: the CLI makes a `--flag` of each
+field, and `ModelConfig.options` holds their values as plain JSON, checked against the dataclass (`options_of`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,36 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+import torch
 from torch import nn
 
 from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
-from facegan.training.step import StepFn, gan_step
+
+
+class StepInputs(Protocol):
+    """What the training loop hands a family's own step (its step context): G and D as the step must call them,
+    their optimisers, the config, a latent sampler, the autocast context, the state the family keeps between
+    steps (checkpointed) and the backward-and-step that applies fp16's loss scaling."""
+
+    netG: nn.Module
+    netD: nn.Module
+    optG: torch.optim.Optimizer
+    optD: torch.optim.Optimizer
+    config: RunConfig
+    latents: Callable[[int], torch.Tensor]
+    autocast: Callable[[], AbstractContextManager[Any]]
+    state: dict[str, torch.Tensor]
+
+    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None: ...
+
+
+# A training step: (the step context, a batch of real images) → the scalars to log.
+StepFn = Callable[[Any, torch.Tensor], dict[str, torch.Tensor]]
 
 Overrides = dict[str, dict[str, Any]]
 
@@ -39,11 +63,13 @@ class Family:
     name: str
     build_generator: Callable[[ModelConfig], nn.Module]
     build_discriminator: Callable[[ModelConfig], nn.Module]
-    step: StepFn = gan_step
+    step: StepFn | None = None  # its own training step; None: the loop's standard one (gan_step)
     presets: dict[str, Overrides] = field(default_factory=dict)  # `--model NAME` → config overrides
     options: type | None = None  # a dataclass of the family's own hyperparameters (ModelConfig.options)
-    losses: tuple[str, ...] = ()  # the only losses it trains with (empty: any loss made for logits)
+    loss: str | None = None  # the one loss it trains with, computed by its own step (None: any loss on logits)
     check: Callable[[RunConfig], None] | None = None  # refuses, in one sentence, what cannot work with it
+    # fills the config's "auto" values that the family decides (DCGAN's d_norm), when a config is built
+    complete: Callable[[RunConfig], None] | None = None
 
     def default_options(self) -> dict[str, Any]:
         """The options' defaults as plain JSON."""

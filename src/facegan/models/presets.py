@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from facegan.config import RunConfig, migrate
+from facegan.config import RunConfig, check_fields, migrate
 from facegan.errors import FaceganError
-from facegan.models import FAMILIES
-from facegan.training.losses import LOSSES
+from facegan.models import FAMILIES, complete_config
 
 Overrides = dict[str, dict[str, Any]]
 
@@ -59,7 +58,7 @@ def build_config(preset: str = "dcgan", overrides: Overrides | None = None) -> R
     for name in [k for k in merged["model"] if k not in model_fields]:  # an option given by its name
         options[name] = merged["model"].pop(name)
     merged["model"]["options"] = {**(family.default_options() if family else {}), **options}
-    if merged["model"]["d_norm"] == "auto":  # record the concrete choice in config.json
-        loss = LOSSES.get(merged["train"]["loss"])
-        merged["model"]["d_norm"] = "layer" if loss is not None and loss.per_image_penalty else "batch"
-    return RunConfig.from_dict(merged)
+    config = RunConfig.from_dict(merged)
+    complete_config(config)  # the family's "auto" values, recorded concretely in config.json
+    check_fields(config)
+    return config

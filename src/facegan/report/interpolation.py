@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from facegan.errors import FaceganError
-from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import LoadedGenerator
+from facegan.models.latents import seeded_latents, slerp
 from facegan.utils.gif import save_gif
 from facegan.utils.images import make_grid, save_png
 

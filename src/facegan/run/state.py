@@ -19,7 +19,7 @@ from facegan.config import RunConfig
 from facegan.data.dataset import PreparedDataset
 from facegan.run.checkpoint import checkpoint_path, prune_checkpoints, save_checkpoint
 from facegan.run.layout import images_seen, sample_path, samples_dir
-from facegan.training import distributed
+from facegan.utils.dist_env import SINGLE, DistEnv
 from facegan.utils.images import make_grid, save_png, to_uint8
 from facegan.utils.modules import unwrap
 
@@ -44,7 +44,7 @@ class TrainingRun:
     elapsed_s: float = 0.0
     last_record: dict[str, Any] | None = None
     scaler: torch.amp.GradScaler | None = None  # fp16's loss scale (checkpointed)
-    dist: distributed.DistEnv = distributed.SINGLE  # this process's place in a torchrun job
+    dist: DistEnv = SINGLE  # this process's place in a torchrun job
     netG_ema: nn.Module | None = None  # EMA of G's weights when train.ema_decay > 0 (checkpointed as "G_ema")
 
     @property

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from facegan.generation.attributes import labels_for
-from facegan.generation.latents import seeded_latents, slerp
 from facegan.generation.sample import LoadedGenerator
 from facegan.models.conditional import unknown_labels
+from facegan.models.latents import seeded_latents, slerp
 from facegan.utils.gif import gif_bytes
 from facegan.utils.images import make_grid, png_bytes, resize_nearest, to_uint8
 

@@ -1,1 +1,2 @@
-"""Training: the loop (loop.py), one step, losses, optimisers, stabilisers, health, precision, distributed runs."""
+"""Training: the loop (loop.py), one step, optimisers, what D sees and its targets, G's EMA, health, precision,
+distributed runs (the losses are facegan.losses)."""

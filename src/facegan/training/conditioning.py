@@ -1,4 +1,5 @@
-"""Conditional training: the family's own step, run with G and D bound to each batch's labels.
+"""The step a run trains with: its family's own or the standard one, and for a conditional run that step with G
+and D bound to each batch's labels.
 
 The batches carry each image's level indices (facegan.data.labels); fakes get the real batch's labels (an
 unbiased draw of p(y)), after label dropout, so every family's step, loss and stabiliser works unchanged.
@@ -16,6 +17,8 @@ import torch
 from facegan.config import RunConfig
 from facegan.data.labels import level_indices
 from facegan.models.conditional import level_counts
+from facegan.models.family import Family, StepFn
+from facegan.training.step import gan_step
 
 
 def drop_labels(labels: torch.Tensor, counts: list[int], p: float,
@@ -64,13 +67,14 @@ def conditional_step(base: Callable[..., dict[str, torch.Tensor]], batches: Any,
     return step
 
 
-def for_training(family: Any, config: RunConfig, batches: Any) -> Any:
-    """The family to train with: itself, or (conditional runs) its step fed with each batch's labels."""
+def training_step(family: Family, config: RunConfig, batches: Any) -> StepFn:
+    """The step to train with: the family's own (or the standard `gan_step`), and for a conditional run that
+    step fed with each batch's labels."""
+    base = family.step or gan_step
     m = config.model
     if not m.condition:
-        return family
+        return base
     dataset = batches.dataset
     indices = level_indices(m, np.asarray(dataset.labels), list(dataset.meta["label_names"]))
     batches.set_labels(torch.from_numpy(indices))
-    return dataclasses.replace(family, step=conditional_step(family.step, batches, level_counts(m),
-                                                 config.train.condition_dropout))
+    return conditional_step(base, batches, level_counts(m), config.train.condition_dropout)

@@ -1,19 +1,22 @@
-"""A run's config from a preset and its dataset, and the checks a config must pass against the data."""
+"""A run's config from a preset and its dataset, the one check a config must pass before it trains, and what may
+change when a run is resumed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from facegan.config import RunConfig
+from facegan.config import BUDGET_ONLY_STEPS, RunConfig, check_fields
 from facegan.data.dataset import PreparedDataset
 from facegan.data.labels import check_condition
 from facegan.errors import FaceganError
+from facegan.losses import LOSSES, get_loss
 from facegan.models import check_model_config
 from facegan.models.presets import all_presets, build_config
 from facegan.run.checkpoint import load_checkpoint
+from facegan.training.augment import DIFFAUGMENT, parse_policy
+from facegan.training.optim import get_optimizer
 from facegan.training.schedules import check_schedule
-from facegan.training.stabilisers import check_stabilisers
 
 
 def check_model_fits_data(config: RunConfig, dataset: PreparedDataset) -> None:
@@ -31,26 +34,42 @@ def check_model_fits_data(config: RunConfig, dataset: PreparedDataset) -> None:
 def config_for_data(
     preset: str, data_path: str | Path, overrides: dict[str, dict[str, Any]] | None = None
 ) -> RunConfig:
-    """A config from a preset and overrides whose model size is the dataset's (a preset's pinned size must match)."""
-    dataset = PreparedDataset.open(data_path)
+    """A config from a preset and overrides whose model size is the dataset's (a preset's pinned size must match).
+
+    Its fields are checked before the dataset is opened (`build_config`); the whole config is checked by
+    `check_config` when it trains.
+    """
     overrides = {k: dict(v) for k, v in (overrides or {}).items()}
     overrides.setdefault("data", {})["path"] = str(data_path)
-    pinned = all_presets().get(preset, {}).get("model", {})
-    model = overrides.setdefault("model", {})
-    model.setdefault("resolution", pinned.get("resolution", dataset.resolution))
-    model.setdefault("channels", pinned.get("channels", dataset.channels))
     config = build_config(preset, overrides)
+    dataset = PreparedDataset.open(data_path)
+    given = overrides.get("model", {})
+    pinned = all_presets().get(preset, {}).get("model", {})
+    for name in ("resolution", "channels"):
+        if given.get(name) is None and name not in pinned:
+            setattr(config.model, name, getattr(dataset, name))
     check_model_fits_data(config, dataset)
-    check_config(config)
     return config
 
 
 def check_config(config: RunConfig) -> None:
-    """Refuse, in one sentence, a config that cannot train: its loss, stabilisers and ramps, then its family's
-    checks."""
-    check_stabilisers(config)
+    """Refuse, in one sentence, a config that cannot train: every field against its declared rules, the
+    registries' names, the rules between fields, the ramps, then the family's checks. The one check of a config."""
+    check_fields(config)
+    t = config.train
+    loss = get_loss(t.loss)
+    get_optimizer(config.optim.name)
+    for name in ("label_smoothing", "label_noise"):
+        if getattr(t, name) and not loss.takes_labels:
+            labelled = [n for n, other in LOSSES.items() if other.takes_labels]
+            raise FaceganError(f"{name} needs a loss with labels ({', '.join(labelled)}), not {t.loss}")
+    unknown = [p for p in parse_policy(t.diffaugment) if p not in DIFFAUGMENT]
+    if unknown:
+        raise FaceganError(f"unknown DiffAugment {', '.join(unknown)}; choose from {', '.join(DIFFAUGMENT)}")
+    if t.steps >= BUDGET_ONLY_STEPS and not t.time_budget_s > 0:
+        raise FaceganError("a run whose length only its time budget sets needs a positive --time-budget-minutes")
     check_schedule(config.schedule)
-    if config.schedule.aug_p and not config.train.diffaugment:
+    if config.schedule.aug_p and not t.diffaugment:
         raise FaceganError("schedule.aug_p ramps the augmentation probability: give --diffaugment POLICY too")
     if config.schedule.beta2 and config.optim.name != "adam":
         raise FaceganError(f"schedule.beta2 ramps Adam's β2; the {config.optim.name} optimiser has none")

@@ -47,7 +47,6 @@ log = logging.getLogger("facegan.health")
 FLAGS = ("non_finite", "d_saturated", "collapse", "rollback", "lr_changed")
 FEATURE_SIDE = 16  # images are box-filtered to at most 16×16 before distances are taken
 DATA_SAMPLE = 256  # training images whose diversity is the reference
-ON_NAN = ("stop", "rollback")
 
 T = TypeVar("T")
 
@@ -110,8 +109,6 @@ class HealthMonitor:
 
     def __init__(self, run: TrainingRun) -> None:
         cfg = run.config.train
-        if cfg.on_nan not in ON_NAN:
-            raise FaceganError(f"--on-nan must be {' or '.join(ON_NAN)}, not {cfg.on_nan!r}")
         self.every = max(0, cfg.health_every)
         self.halted: str | None = None
         self.flags: list[str] = []

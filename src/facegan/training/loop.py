@@ -21,18 +21,18 @@ import torch
 from facegan.config import RunConfig, current_versions
 from facegan.data.dataset import BatchIterator, PreparedDataset
 from facegan.errors import FaceganError
-from facegan.generation.latents import draw_latents, seeded_latents
 from facegan.models import build_models, get_family
+from facegan.models.latents import draw_latents, seeded_latents
 from facegan.run.checkpoint import checkpoint_path, load_checkpoint
 from facegan.run.layout import append_runtime, checkpoint_dir, config_path, metrics_path, samples_dir
 from facegan.run.metrics_log import MetricsLog
 from facegan.run.state import Hook, TrainingRun, TrainResult, restore, save_run_checkpoint, write_fixed_samples
 from facegan.training import conditioning, distributed, schedules, tensorboard
 from facegan.training.configure import check_config, check_model_fits_data
+from facegan.training.ema import make_ema, update_ema
 from facegan.training.health import HealthMonitor
 from facegan.training.optim import build_optimizers
 from facegan.training.precision import configure_backends, resolve_speed
-from facegan.training.stabilisers import make_ema, update_ema
 from facegan.training.step import StepContext
 from facegan.utils.atomic import remove_temp_files
 from facegan.utils.progress import progress_bar
@@ -115,6 +115,9 @@ def _train(
     env: distributed.DistEnv, hooks: Sequence[Hook], show_progress: bool,
 ) -> TrainResult:
     distributed.quiet_other_ranks(env)
+    dataset = PreparedDataset.open(config.data.path)
+    check_model_fits_data(config, dataset)
+    check_config(config)  # before anything is written
     if ckpt is None:
         config.versions = current_versions()
     if env.is_main:  # only rank 0 writes files
@@ -124,9 +127,6 @@ def _train(
             remove_temp_files(checkpoint_dir(run_dir))
         config.save(config_path(run_dir))
 
-    dataset = PreparedDataset.open(config.data.path)
-    check_model_fits_data(config, dataset)
-    check_config(config)
     speed = resolve_speed(config.train.precision, config.train.channels_last, config.train.compile, device)
     configure_backends(device)
     rank_batch = distributed.check_batch(config.train.batch_size, env)
@@ -158,7 +158,7 @@ def _train(
     total = config.train.steps or config.train.epochs * per_epoch
     if ckpt is None and schedules.resolve_ramp(config, total) and env.is_main:  # the ramps' length, once
         config.save(config_path(run_dir))
-    family = conditioning.for_training(get_family(config.model.family), config, batches)  # labels ride along
+    step_fn = conditioning.training_step(get_family(config.model.family), config, batches)  # labels ride along
     # Every rank draws the latents of the whole global batch from the same generator and takes its share,
     # so a torchrun job sees the latents one process would (and resumes from rank 0's generator state).
     ctx = StepContext(
@@ -196,7 +196,7 @@ def _train(
                 ctx.step = run.step
                 ctx.ramps = schedules.values_at(config, run.images_seen)  # lr, β2, γ, EMA, aug p before the step
                 schedules.apply_to_optimizers(ctx.ramps, optG, optD)
-                values = family.step(ctx, speed.images(real))
+                values = step_fn(ctx, speed.images(real))
                 if "ema_beta" in ctx.ramps:  # G_ema by half-life in images (no warm-up: the half-life ramps)
                     update_ema(run.netG_ema, netG, ctx.ramps["ema_beta"])
                 elif run.netG_ema is not None:

@@ -18,13 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from facegan.config import CHANNELS_LAST, COMPILE_MODES, PRECISIONS
 from facegan.errors import FaceganError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# "on" is torch.compile's default mode; "reduce-overhead" adds CUDA graphs; "max-autotune" also tunes kernels.
-COMPILE_MODES = ("off", "on", "reduce-overhead", "max-autotune")
-CHANNELS_LAST = ("auto", "on", "off")
 # /proc/cpuinfo flags of CPUs whose bf16 dot products run natively (Intel AMX, AVX-512 BF16 on Intel and AMD Zen 4+).
 CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 

@@ -49,9 +49,8 @@ def is_on(schedule: ScheduleConfig) -> bool:
 
 
 def check_schedule(schedule: ScheduleConfig) -> None:
-    """Refuse, in one sentence, a ramp that is not [start, end] or a value out of its range."""
-    if schedule.ramp_kimg < 0 or not 0 < schedule.ramp_fraction <= 1:
-        raise FaceganError("schedule.ramp_kimg must not be negative and schedule.ramp_fraction must be in (0, 1]")
+    """Refuse, in one sentence, a ramp that is not [start, end] or a value out of its range (the ramp's length
+    is a field checked with the others: facegan.config.check_fields)."""
     limits = {"lr": (0.0, math.inf), "beta2": (0.0, 1.0), "gamma": (0.0, math.inf),
               "ema_half_life": (0.0, math.inf), "aug_p": (0.0, 1.0)}
     for name in RAMPS:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from facegan.config import RunConfig
-from facegan.training.losses import (
+from facegan.losses import (
     LOSSES,
     Loss,
     PenaltyInputs,
@@ -19,7 +19,8 @@ from facegan.training.losses import (
     lazy_gamma,
     r1_penalty,
 )
-from facegan.training.stabilisers import d_targets, d_view
+from facegan.training.augment import d_view
+from facegan.training.targets import d_targets
 
 
 @dataclass
@@ -57,7 +58,6 @@ class StepContext:
         self.scaler.update()
 
 
-StepFn = Callable[[StepContext, torch.Tensor], dict[str, torch.Tensor]]
 
 
 def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:

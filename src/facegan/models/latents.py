@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from facegan.config import LATENTS
 from facegan.errors import FaceganError
-
-LATENT_DISTRIBUTIONS = ("normal", "uniform")
 
 
 def draw_latents(
@@ -19,7 +18,7 @@ def draw_latents(
         return torch.randn(n, nz, generator=generator, device=device)
     if distribution == "uniform":
         return torch.rand(n, nz, generator=generator, device=device).mul_(2).sub_(1)
-    raise FaceganError(f"unknown latent distribution {distribution!r}; choose {' or '.join(LATENT_DISTRIBUTIONS)}")
+    raise FaceganError(f"unknown latent distribution {distribution!r}; choose {' or '.join(LATENTS)}")
 
 
 def seeded_latents(n: int, nz: int, seed: int, distribution: str = "normal", truncation: float = 1.0) -> torch.Tensor:

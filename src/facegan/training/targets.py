@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from facegan.config import TrainConfig
-from facegan.training.losses import Target
+from facegan.losses import Target
 
 
 def d_targets(

@@ -2,8 +2,10 @@
 
 `LOSSES` maps `--loss` names to pairs; `bce`, `hinge` and `lsgan` take D's real (and fake) targets so label
 smoothing and label noise apply to them. The regularisers (WGAN-GP's gradient penalty, R1, R2) and feature
-matching are computed by the step (facegan.training.step) from these functions. BEGAN's loss lives with its step in
-facegan.models.began because it is a reconstruction loss, not a function of logits.
+matching are computed by the step (facegan.training.step) from these functions. A loss with no functions here
+(`began`) is a family's own, computed by that family's step (its `Family.loss` names it): BEGAN's is a
+reconstruction loss, not a function of logits. This module sits below the models and the training loop: it
+imports only torch and facegan.errors.
 
 RpGAN (Huang et al. 2024, R3GAN), with f = softplus and reals paired one to one with fakes:
     L_D = mean_i f(D(G(z_i)) - D(x_i)) + γ/2 · (R1 + R2),    L_G = mean_i f(D(x_i) - D(G(z_i))),
@@ -20,6 +22,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from facegan.errors import FaceganError
 
 Target = torch.Tensor | float
 
@@ -52,7 +56,7 @@ class Loss:
     `g(fake_out, real_out)` when `g_needs_real`), scalar tensors, plus what else it brings or needs."""
 
     name: str
-    d: Callable[..., torch.Tensor] | None
+    d: Callable[..., torch.Tensor] | None  # None (with g): a family's own loss, computed by its step
     g: Callable[..., torch.Tensor] | None
     takes_labels: bool = False  # D's targets are labels: label smoothing and label noise apply
     g_needs_real: bool = False  # G's loss also needs D(x) (relativistic losses such as RpGAN's)
@@ -60,7 +64,6 @@ class Loss:
     per_image_penalty: bool = False  # the penalty is per image, which BatchNorm in D breaks (auto d_norm: layer)
     penalty_on_inputs: bool = False  # the penalty differentiates D's logits by its un-augmented images, and
     # it is γ-weighted R1 (+ R2): the step makes the images require grad and adds no R1 of its own
-    family: str | None = None  # a loss only this family's own step computes (no d/g on logits)
 
     def g_loss(self, fake_out: torch.Tensor, real_out: torch.Tensor | None = None) -> torch.Tensor:
         """G's loss on D(G(z)) (and D(x) when the loss needs it)."""
@@ -200,7 +203,7 @@ LOSSES: dict[str, Loss] = _registry(
     Loss("wgan-gp", wgan_d, wgan_g, penalty=wgan_gp_penalty, per_image_penalty=True),
     Loss("rpgan", rpgan_d, rpgan_g, g_needs_real=True, penalty=rpgan_penalty, per_image_penalty=True,
          penalty_on_inputs=True),
-    Loss("began", None, None, family="began"),  # L1 reconstruction: facegan.models.began's step
+    Loss("began", None, None),  # L1 reconstruction: facegan.models.began's step (its Family.loss)
 )
 # Every `--loss` name.
 LOSS_NAMES = tuple(LOSSES)
@@ -208,8 +211,6 @@ LOSS_NAMES = tuple(LOSSES)
 
 def get_loss(name: str) -> Loss:
     """The registered loss called `name`, or one clear error."""
-    from facegan.errors import FaceganError
-
     if name not in LOSSES:
         raise FaceganError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
     return LOSSES[name]

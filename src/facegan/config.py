@@ -155,6 +155,37 @@ class ScheduleConfig:
 
 SECTIONS = ("data", "model", "optim", "train", "schedule")
 
+# What a resumed run does with each field (`section.name`; model.options is the family's options, all recipe).
+# A run resumes with new values of these; runtime.json records each change (facegan.training.configure):
+RESUMABLE = frozenset({
+    "train.steps", "train.epochs", "train.time_budget_s",  # its length
+    "train.device", "train.precision", "train.channels_last", "train.compile",  # how fast it computes
+    "train.log_every", "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints",  # what it writes
+    "train.tensorboard",
+    "train.health_every", "train.on_nan", "train.max_rollbacks", "train.health_saturation", "train.health_window",
+    "train.health_collapse", "train.health_warmup",  # how it is watched
+    "optim.lr_g", "optim.lr_d",  # the learning rates (the health check flags the change: lr_changed)
+    "train.ema_decay",  # G_ema: a run that turns it on starts it from G
+    "data.path",  # where the prepared data is now (the API's resume of a moved run; its size is checked)
+})
+# These facegan fills itself (from the data, by rollbacks, at the start):
+BOOKKEEPING = frozenset({"versions", "model.condition_levels", "train.rollbacks"})
+# These are the run's recipe: what its weights, optimiser state and data order were made with. A resumed run
+# refuses a new value (start a new run instead):
+RECIPE = frozenset({
+    "data.flip",
+    "model.family", "model.resolution", "model.channels", "model.nz", "model.ngf", "model.ndf", "model.latent",
+    "model.leaky_slope", "model.d_norm", "model.minibatch_std", "model.spectral_norm", "model.condition",
+    "model.condition_embed", "model.options",
+    "optim.name", "optim.beta1", "optim.beta2", "optim.rho", "optim.grad_clip_value",
+    "train.batch_size", "train.loss", "train.seed", "train.sync_bn", "train.n_critic", "train.gp_weight",
+    "train.label_smoothing", "train.label_noise", "train.instance_noise", "train.instance_noise_steps",
+    "train.r1_gamma", "train.penalty_every", "train.feature_matching", "train.diffaugment",
+    "train.condition_dropout",
+    "schedule.ramp_kimg", "schedule.ramp_fraction", "schedule.lr", "schedule.beta2", "schedule.gamma",
+    "schedule.ema_half_life", "schedule.aug_p",
+})
+
 
 def field_flag(section: str, name: str) -> str:
     """The `facegan train` option that sets `section.name` (its --NAME unless the field names another)."""
@@ -188,6 +219,15 @@ def check_value(section: str, name: str, value: Any) -> None:
         raise FaceganError(f"{where} must be greater than {meta['above']:g}, not {value:g}")
     if meta.get("below") is not None and not value < meta["below"]:
         raise FaceganError(f"{where} must be less than {meta['below']:g}, not {value:g}")
+
+
+def flat_fields(config: RunConfig) -> dict[str, Any]:
+    """Every field as "section.name" → value ("versions" whole, model.options as one value)."""
+    flat: dict[str, Any] = {"versions": config.versions}
+    for section in SECTIONS:
+        values = getattr(config, section)
+        flat.update({f"{section}.{f.name}": getattr(values, f.name) for f in dataclasses.fields(values)})
+    return flat
 
 
 def check_fields(config: RunConfig) -> None:

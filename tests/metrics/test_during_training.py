@@ -11,6 +11,7 @@ import torch
 from facegan.errors import FaceganError
 from facegan.generation.sample import load_generator
 from facegan.metrics.during_training import EvalDuringTraining, best_checkpoint_path, best_record_path
+from facegan.metrics.evaluation import score_sets
 from facegan.run.checkpoint import list_checkpoints, load_checkpoint
 from facegan.run.evals import load_evals
 from facegan.training.loop import train
@@ -65,3 +66,19 @@ def test_hook_leaves_g_in_training_mode_and_checks_options(tiny_dataset: Path, t
         with pytest.raises(FaceganError):
             EvalDuringTraining(**kwargs)
     assert torch.load(best_checkpoint_path(tmp_path / "run"), weights_only=True)["step"] == 2
+
+
+def test_hook_results_are_those_of_score_sets(tiny_dataset: Path, tmp_path: Path) -> None:
+    hook = EvalDuringTraining(every=2, n=16)
+    expected: dict = {}
+
+    def spy(run) -> None:  # runs after the eval hook, with the weights it scored
+        if run.step == 2:
+            expected.update(score_sets(hook._fakes(run), hook._reals, hook.metrics, seed=hook.seed,
+                                       show_progress=False))
+
+    train(tiny_config(tiny_dataset, steps=2, checkpoint_every=100), tmp_path / "run", hooks=[hook, spy],
+          show_progress=False)
+    saved = load_evals(tmp_path / "run")[0]
+    assert saved["results"] == pytest.approx(expected["results"]) and set(saved["results"]) == {"swd_16", "faces_16"}
+    assert {*hook.metrics, "total"} <= set(saved["elapsed_s"])

@@ -10,6 +10,7 @@ from facegan.errors import FaceganError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `eval` subcommand."""
+    from facegan.metrics.metric import FACEFD_MAX_N
     from facegan.metrics.registry import METRICS
 
     listing = "; ".join(f"{name} ({metric.description})" for name, metric in METRICS.items())
@@ -28,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", help=f"comma-separated: {','.join(METRICS)} (default: all available)")
     p.add_argument("--inception-weights", metavar="PATH",
                    help="pt_inception-2015-12-05-6726825d.pth for FID (default: $FACEGAN_INCEPTION_WEIGHTS)")
-    p.add_argument("--facefd-n", type=int, default=2000,
-                   help="images per set for facefd (dlib takes ~0.1 s per face on a CPU; default 2000)")
+    p.add_argument("--facefd-n", type=int, default=FACEFD_MAX_N,
+                   help=f"images per set for facefd (dlib takes ~0.1 s per face on a CPU; default {FACEFD_MAX_N})")
     p.add_argument("--seed", type=int, default=0, help="seed of the latents and of the real subset (default 0)")
     p.add_argument("--device", default="auto", help="device for G and Inception (default auto)")
     p.add_argument("--out", metavar="FILE.json", help="with --real/--fake: also write the result here")

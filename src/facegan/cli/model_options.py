@@ -5,46 +5,63 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from facegan.config import BUDGET_ONLY_STEPS
+from facegan.cli.defaults import default_text
+from facegan.config import BUDGET_ONLY_STEPS, choices_of
 from facegan.errors import FaceganError
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """Add the `model variants` and `stabilisers` option groups to the train parser."""
-    from facegan.config import D_NORMS
     from facegan.training.augment import DIFFAUGMENT
     from facegan.training.optim import OPTIMIZERS, TTUR_LR_D, TTUR_LR_G
 
     on_off = argparse.BooleanOptionalAction
     v = p.add_argument_group("model variants")
-    v.add_argument("--leaky-slope", type=float, help="negative slope of D's LeakyReLUs (default 0.2)")
-    v.add_argument("--d-norm", choices=D_NORMS, help="D's normalisation (dcgan): auto is layer for wgan-gp, else batch")
-    v.add_argument("--minibatch-std", action=on_off, help="minibatch standard deviation layer before D's last layer")
-    v.add_argument("--spectral-norm", action=on_off, help="spectral normalisation of D's weights")
-    v.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="optimiser of G and D (default adam)")
-    v.add_argument("--grad-clip-value", type=float, metavar="C", help="clip each gradient element to ±C (0: off)")
+    v.add_argument("--leaky-slope", type=float,
+                   help=f"negative slope of D's LeakyReLUs ({default_text('model', 'leaky_slope')})")
+    v.add_argument("--d-norm", choices=choices_of("model", "d_norm"),
+                   help="D's normalisation (dcgan): auto is layer for a loss whose penalty is per image (wgan-gp, "
+                   f"rpgan), else batch ({default_text('model', 'd_norm')})")
+    v.add_argument("--minibatch-std", action=on_off, help="minibatch standard deviation layer before D's last layer "
+                   f"({default_text('model', 'minibatch_std')})")
+    v.add_argument("--spectral-norm", action=on_off,
+                   help=f"spectral normalisation of D's weights ({default_text('model', 'spectral_norm')})")
+    v.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
+                   help=f"optimiser of G and D ({default_text('optim', 'name')})")
+    v.add_argument("--grad-clip-value", type=float, metavar="C",
+                   help=f"clip each gradient element to ±C, 0: off ({default_text('optim', 'grad_clip_value')})")
     v.add_argument("--ttur", action="store_true",
                    help=f"two time-scale learning rates: G {TTUR_LR_G:g}, D {TTUR_LR_D:g} (unless --lr* given)")
     s = p.add_argument_group("stabilisers")
-    s.add_argument("--n-critic", type=int, help="D steps per G step (wgan-gp preset: 5)")
-    s.add_argument("--gp-weight", type=float, help="λ of WGAN-GP's gradient penalty (default 10)")
-    s.add_argument("--label-smoothing", type=float, metavar="S", help="one-sided: D's real target is 1 - S")
-    s.add_argument("--label-noise", type=float, metavar="A", help="move D's targets toward the other class by U(0, A)")
-    s.add_argument("--instance-noise", type=float, metavar="SIGMA", help="Gaussian noise σ on every image D sees")
-    s.add_argument("--instance-noise-steps", type=int, metavar="N", help="anneal the instance noise to 0 over N steps")
-    s.add_argument("--r1-gamma", type=float, metavar="GAMMA", help="R1 penalty γ/2·E‖∇D(x)‖² on real images")
+    s.add_argument("--n-critic", type=int, help=f"D steps per G step ({default_text('train', 'n_critic')})")
+    s.add_argument("--gp-weight", type=float,
+                   help=f"λ of WGAN-GP's gradient penalty ({default_text('train', 'gp_weight')})")
+    s.add_argument("--label-smoothing", type=float, metavar="S",
+                   help=f"one-sided: D's real target is 1 - S ({default_text('train', 'label_smoothing')})")
+    s.add_argument("--label-noise", type=float, metavar="A", help="move D's targets toward the other class by "
+                   f"U(0, A) ({default_text('train', 'label_noise')})")
+    s.add_argument("--instance-noise", type=float, metavar="SIGMA",
+                   help=f"Gaussian noise σ on every image D sees ({default_text('train', 'instance_noise')})")
+    s.add_argument("--instance-noise-steps", type=int, metavar="N", help="anneal the instance noise to 0 over N "
+                   f"steps, 0: constant ({default_text('train', 'instance_noise_steps')})")
+    s.add_argument("--r1-gamma", type=float, metavar="GAMMA", help="R1 penalty γ/2·E‖∇D(x)‖² on real images; rpgan: "
+                   f"γ of its R1 + R2 ({default_text('train', 'r1_gamma')})")
     s.add_argument("--penalty-every", type=int, metavar="K",
                    help="lazy regularisation: R1 (and rpgan's R2) on every K-th D step only, weighted K·γ "
-                        "(default: the preset's; 1 = every step, the r3gan CPU presets 4)")
-    s.add_argument("--feature-matching", action=on_off, help="G matches the mean of D's last hidden features")
-    s.add_argument("--ema", type=float, metavar="DECAY", help="keep an EMA of G's weights (e.g. 0.999; 0: off)")
-    s.add_argument("--diffaugment", metavar="POLICY",
-                   help=f"DiffAugment of every image D sees: comma list of {', '.join(DIFFAUGMENT)}")
+                        f"({default_text('train', 'penalty_every')})")
+    s.add_argument("--feature-matching", action=on_off, help="G matches the mean of D's last hidden features "
+                   f"({default_text('train', 'feature_matching')})")
+    s.add_argument("--ema", type=float, metavar="DECAY",
+                   help=f"keep an EMA of G's weights, e.g. 0.999; 0: off ({default_text('train', 'ema_decay')})")
+    s.add_argument("--diffaugment", metavar="POLICY", help="DiffAugment of every image D sees: comma list of "
+                   f"{', '.join(DIFFAUGMENT)} ({default_text('train', 'diffaugment')})")
     s.add_argument("--ramp-kimg", type=float, metavar="K",
                    help="length of the cosine ramps of lr, β2, γ, EMA half-life and augmentation (r3gan presets) in "
-                        "thousands of images (default: half the run; 20 for a run only a time budget ends)")
+                        "thousands of images; 0: half the run, 20 for a run only a time budget ends "
+                        f"({default_text('schedule', 'ramp_kimg')})")
     s.add_argument("--time-budget-minutes", type=float, metavar="M",
-                   help="stop after M minutes of training (without --steps/--epochs it alone sets the length)")
+                   help="stop after M minutes of training (without --steps/--epochs it alone sets the length); "
+                   f"0: no limit ({default_text('train', 'time_budget_s', scale=1 / 60)})")
     add_family_options(p)
 
 
@@ -90,21 +107,13 @@ def family_option_values(args: argparse.Namespace, family: str) -> dict[str, Any
     return values or None
 
 
-def model_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Config sections from the model-variant, stabiliser and family options (None = keep the preset's value)."""
-    from facegan.models.presets import all_presets
+def model_overrides(args: argparse.Namespace, family: str | None = None) -> dict[str, dict[str, Any]]:
+    """Config sections from the model-variant, stabiliser and family options (None = keep the preset's value);
+    `family`: whose options may be given (default: the --model preset's). The values are checked with the config."""
+    from facegan.models.presets import DEFAULT_PRESET, all_presets
     from facegan.training.optim import TTUR_LR_D, TTUR_LR_G
 
-    family = all_presets()[args.model]["model"]["family"]
-
-    for name in ("n_critic", "instance_noise_steps", "penalty_every"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise FaceganError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.ramp_kimg is not None and not args.ramp_kimg > 0:
-        raise FaceganError("--ramp-kimg must be positive")
-    if args.time_budget_minutes is not None and not args.time_budget_minutes > 0:
-        raise FaceganError("--time-budget-minutes must be positive")
+    family = family or all_presets()[args.model or DEFAULT_PRESET]["model"]["family"]
     optim: dict[str, Any] = {"name": args.optimizer, "grad_clip_value": args.grad_clip_value}
     if args.ttur:
         optim["lr_g"] = args.lr_g or args.lr or TTUR_LR_G

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from facegan.config import RunConfig
+from facegan.cli.defaults import default_text
+from facegan.config import choices_of
 from facegan.errors import FaceganError
 
 
@@ -15,23 +16,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--condition", metavar="ATTR[,ATTR...]",
                    help="train a conditional model on these labels of the dataset (its meta.json label_names, "
                    "e.g. smiling,eyeglasses or digit); sample it with `facegan sample --attr smiling=1`")
-    g.add_argument("--health-every", type=int, metavar="N",
-                   help="check for NaN/inf, a saturated D and collapse every N steps (default 100; 0: off)")
-    g.add_argument("--on-nan", choices=("stop", "rollback"),
-                   help="when losses or weights become NaN/inf: stop (default), or go back to the last good "
-                   "checkpoint with halved learning rates")
-    g.add_argument("--max-rollbacks", type=int, metavar="K", help="--on-nan rollback stops after K rollbacks "
-                   "(default 3)")
+    g.add_argument("--health-every", type=int, metavar="N", help="check for NaN/inf, a saturated D and collapse "
+                   f"every N steps; 0: off ({default_text('train', 'health_every')})")
+    g.add_argument("--on-nan", choices=choices_of("train", "on_nan"),
+                   help="when losses or weights become NaN/inf: stop, or go back to the last good checkpoint with "
+                   f"halved learning rates ({default_text('train', 'on_nan')})")
+    g.add_argument("--max-rollbacks", type=int, metavar="K",
+                   help=f"--on-nan rollback stops after K rollbacks ({default_text('train', 'max_rollbacks')})")
     g.add_argument("--tensorboard", action="store_true", default=None,
                    help="also write the metrics and fixed-noise grids to RUN/tb/ for TensorBoard "
                    "(needs the tensorboard extra)")
 
 
 def _train_values(args: argparse.Namespace) -> dict[str, Any]:
-    for name in ("health_every", "max_rollbacks"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            raise FaceganError(f"--{name.replace('_', '-')} must be 0 or more")
     if args.tensorboard:
         from facegan.training.tensorboard import require_tensorboard
 
@@ -48,12 +45,3 @@ def run_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         if not condition:
             raise FaceganError("--condition wants label names separated by commas, e.g. smiling,eyeglasses")
     return {"model": {"condition": condition}, "train": _train_values(args)}
-
-
-def apply_to_resumed(config: RunConfig, args: argparse.Namespace) -> None:
-    """Set these options on a resumed run's config (a condition cannot change: it shapes G and D)."""
-    if args.condition is not None:
-        raise FaceganError("--condition cannot change when resuming: it is part of the model")
-    for name, value in _train_values(args).items():
-        if value is not None:
-            setattr(config.train, name, value)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from facegan.cli.defaults import default_text
 from facegan.cli.model_options import add_model_options, merge_overrides, model_overrides
-from facegan.cli.run_options import add_run_options, apply_to_resumed, run_overrides
+from facegan.cli.run_options import add_run_options, run_overrides
+from facegan.config import RunConfig, choices_of
 from facegan.errors import FaceganError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
     from facegan.losses import LOSS_NAMES
-    from facegan.models.presets import preset_names
+    from facegan.metrics.during_training import DEFAULT_EVAL_N
+    from facegan.models.presets import DEFAULT_PRESET, preset_names
 
     p = subparsers.add_parser(
         "train",
@@ -27,57 +30,74 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where = p.add_argument_group("what to train")
     where.add_argument("--data", help="prepared dataset directory")
     where.add_argument("--out", help="run directory to create")
-    where.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its newest checkpoint")
-    where.add_argument("--model", default="dcgan", choices=preset_names(),
-                       help="model preset: a family's named settings (default dcgan; docs/models.md)")
+    where.add_argument("--resume", metavar="RUN",
+                       help="continue the run in RUN from its newest checkpoint; options given with it change the "
+                       "run's length, speed, output cadence, health checks and learning rates (runtime.json records "
+                       "each change), and a change of its recipe (model, data, batch size, loss, ...) is refused")
+    where.add_argument("--model", choices=preset_names(),
+                       help=f"model preset: a family's named settings (default {DEFAULT_PRESET}; docs/models.md). "
+                       "Every other default below is the preset's: --show-config prints them")
+    where.add_argument("--show-config", action="store_true",
+                       help="print the config these options make (with --data: for that dataset) and exit")
     model = p.add_argument_group("model")
-    model.add_argument("--nz", type=int, help="latent size (default 100)")
-    model.add_argument("--ngf", type=int, help="G width: feature maps of its last hidden layer (default 64)")
-    model.add_argument("--ndf", type=int, help="D width: feature maps of its first layer (default 64)")
-    model.add_argument("--latent", choices=("normal", "uniform"),
-                       help="latent prior: N(0,1) or U(-1,1) (default normal)")
+    model.add_argument("--nz", type=int, help=f"latent size ({default_text('model', 'nz')})")
+    model.add_argument("--ngf", type=int,
+                       help=f"G width: feature maps of its last hidden layer ({default_text('model', 'ngf')})")
+    model.add_argument("--ndf", type=int,
+                       help=f"D width: feature maps of its first layer ({default_text('model', 'ndf')})")
+    model.add_argument("--latent", choices=choices_of("model", "latent"),
+                       help=f"latent prior: N(0,1) or U(-1,1) ({default_text('model', 'latent')})")
     opt = p.add_argument_group("optimisation")
-    opt.add_argument("--batch-size", type=int, help="images per step (default 128)")
+    opt.add_argument("--batch-size", type=int, help=f"images per step ({default_text('train', 'batch_size')})")
     opt.add_argument("--steps", type=int, help="total steps (overrides --epochs; with --resume, the new total)")
-    opt.add_argument("--epochs", type=int, help="passes over the data (default 5)")
-    opt.add_argument("--lr", type=float, help="learning rate of both G and D (default 2e-4)")
+    opt.add_argument("--epochs", type=int, help=f"passes over the data ({default_text('train', 'epochs')})")
+    opt.add_argument("--lr", type=float, help=f"learning rate of both G and D (G: {default_text('optim', 'lr_g')}; "
+                     f"D: {default_text('optim', 'lr_d')})")
     opt.add_argument("--lr-g", type=float, help="learning rate of G")
     opt.add_argument("--lr-d", type=float, help="learning rate of D")
-    opt.add_argument("--beta1", type=float, help="Adam β1 (default 0.5)")
-    opt.add_argument("--beta2", type=float, help="Adam β2 (default 0.999)")
-    opt.add_argument("--loss", choices=LOSS_NAMES, help="adversarial loss (default bce; began with --model began)")
+    opt.add_argument("--beta1", type=float, help=f"Adam β1 ({default_text('optim', 'beta1')})")
+    opt.add_argument("--beta2", type=float, help=f"Adam β2 ({default_text('optim', 'beta2')})")
+    opt.add_argument("--loss", choices=LOSS_NAMES, help=f"adversarial loss ({default_text('train', 'loss')})")
     opt.add_argument("--flip", action="store_true", default=None, help="random horizontal flips of real images")
     run = p.add_argument_group("running")
-    run.add_argument("--seed", type=int, help="seed of weights, data order and noise (default 0)")
-    run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    run.add_argument("--seed", type=int,
+                     help=f"seed of weights, data order and noise ({default_text('train', 'seed')})")
+    run.add_argument("--device", help=f"auto, cpu, cuda, cuda:N or mps ({default_text('train', 'device')})")
     speed = p.add_argument_group("speed and scale (see README: Multi-GPU and multi-node)")
-    speed.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+    speed.add_argument("--precision", choices=choices_of("train", "precision"),
                        help="auto: bf16 autocast where the CPU/GPU runs bf16 natively, else fp32; fp16 adds a "
-                       "GradScaler (default auto)")
-    speed.add_argument("--channels-last", choices=("auto", "on", "off"),
-                       help="NHWC memory layout (default auto: on for CUDA, and on the CPU with bf16/fp16)")
-    speed.add_argument("--compile", nargs="?", const="on", choices=("off", "on", "reduce-overhead", "max-autotune"),
-                       help="torch.compile G and D; reduce-overhead adds CUDA graphs (default off)")
+                       f"GradScaler ({default_text('train', 'precision')})")
+    speed.add_argument("--channels-last", choices=choices_of("train", "channels_last"),
+                       help="NHWC memory layout; auto: on for CUDA, and on the CPU with bf16/fp16 "
+                       f"({default_text('train', 'channels_last')})")
+    speed.add_argument("--compile", nargs="?", const="on", choices=choices_of("train", "compile"),
+                       help="torch.compile G and D; reduce-overhead adds CUDA graphs "
+                       f"({default_text('train', 'compile')})")
     speed.add_argument("--sync-bn", action="store_true", default=None,
                        help="under torchrun: BatchNorm statistics over the global batch (CUDA only)")
-    run.add_argument("--log-every", type=int, help="steps between metric flushes/progress updates (default 10)")
-    run.add_argument("--sample-every", type=int, help="steps between fixed-noise grids (default 500)")
-    run.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
-    run.add_argument("--keep", type=int, help="checkpoints to keep (default 3)")
+    run.add_argument("--log-every", type=int,
+                     help=f"steps between metric flushes/progress updates ({default_text('train', 'log_every')})")
+    run.add_argument("--sample-every", type=int,
+                     help=f"steps between fixed-noise grids ({default_text('train', 'sample_every')})")
+    run.add_argument("--checkpoint-every", type=int,
+                     help=f"steps between checkpoints ({default_text('train', 'checkpoint_every')})")
+    run.add_argument("--keep", type=int, help=f"checkpoints to keep ({default_text('train', 'keep_checkpoints')})")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--report-every", type=int, metavar="N",
                      help="rebuild RUN/report/index.html every N steps (default: only at the end)")
     run.add_argument("--no-report", action="store_true", help="do not build RUN/report/ when training ends")
     run.add_argument("--eval-every", type=int, metavar="N", help="every N steps write RUN/eval/<step>.json (SWD "
                      "and face rate of --eval-n fakes) and keep RUN/checkpoints/best.pt by lowest SWD")
-    run.add_argument("--eval-n", type=int, default=1000, help="images per set for --eval-every (default 1000)")
+    run.add_argument("--eval-n", type=int, default=DEFAULT_EVAL_N,
+                     help=f"images per set for --eval-every (default {DEFAULT_EVAL_N})")
     add_model_options(p)
     add_run_options(p)
     p.set_defaults(func=run_train)
 
 
-def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, object]]:
-    """Config sections from the options the user gave (None = keep the preset's value)."""
+def overrides_from_args(args: argparse.Namespace, family: str | None = None) -> dict[str, dict[str, object]]:
+    """Config sections from the options the user gave (None = keep the preset's, or the resumed run's, value);
+    `family`: the model family whose options may be given (default: the --model preset's)."""
     lr = args.lr
     base = {
         "data": {"flip": args.flip},
@@ -91,27 +111,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, object]
             "compile": args.compile, "sync_bn": args.sync_bn,
         },
     }
-    return merge_overrides(merge_overrides(base, model_overrides(args)), run_overrides(args))
+    return merge_overrides(merge_overrides(base, model_overrides(args, family)), run_overrides(args))
 
 
-def _check_positive(args: argparse.Namespace) -> None:
-    for name in ("nz", "ngf", "ndf", "batch_size", "steps", "epochs", "log_every", "sample_every",
-                 "checkpoint_every", "keep"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise FaceganError(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("lr", "lr_g", "lr_d"):
-        value = getattr(args, name)
-        if value is not None and not value > 0:
-            raise FaceganError(f"--{name.replace('_', '-')} must be positive")
-
-
-def run_train(args: argparse.Namespace) -> int:
-    """Start or resume training; exit 0 when finished, 130 when stopped by a signal."""
-    from facegan.training.configure import config_for_data, resume_config
-    from facegan.training.loop import train
-
-    _check_positive(args)
+def _hooks(args: argparse.Namespace) -> list:
     hooks = []
     if args.eval_every is not None:  # before the report hook, so a report shows the newest evaluation
         from facegan.metrics.during_training import EvalDuringTraining
@@ -121,17 +124,60 @@ def run_train(args: argparse.Namespace) -> int:
         from facegan.report import report_hook
 
         hooks.append(report_hook(args.report_every))
+    return hooks
+
+
+def resumed_config(args: argparse.Namespace) -> RunConfig:
+    """The resumed run's config with the options given applied (facegan.training.loop refuses a recipe change)."""
+    from facegan.training.configure import preset_differences, resume_config, with_overrides
+
+    if args.data or args.out:
+        raise FaceganError("--resume RUN takes its data and output from the run; drop --data/--out")
+    config = resume_config(args.resume, steps=args.steps, epochs=args.epochs)
+    if args.model is not None and (differ := preset_differences(config, args.model)):
+        raise FaceganError(f"--model {args.model} is not the model of {args.resume} ({', '.join(differ)} differ); "
+                           "resume without --model")
+    overrides = overrides_from_args(args, family=config.model.family)
+    for name in ("steps", "epochs"):  # the length: resume_config set it
+        overrides["train"].pop(name, None)
+    return with_overrides(config, overrides)
+
+
+def new_config(args: argparse.Namespace) -> RunConfig:
+    """The config of a new run: the preset, the options given, the dataset's size (without --data: the preset's)."""
+    from facegan.models.presets import DEFAULT_PRESET, build_config
+    from facegan.training.configure import config_for_data
+
+    preset = args.model or DEFAULT_PRESET
+    if args.data is None:
+        return build_config(preset, overrides_from_args(args))
+    return config_for_data(preset, args.data, overrides_from_args(args))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Start or resume training (or, with --show-config, print the config); exit 0 when finished, 130 when
+    stopped by a signal."""
+    from facegan.training.loop import train
+
+    if args.show_config:
+        import json
+
+        from facegan.run.checkpoint import load_checkpoint
+        from facegan.training.configure import check_config, resume_changes
+
+        config = resumed_config(args) if args.resume else new_config(args)
+        check_config(config)
+        if args.resume:
+            resume_changes(load_checkpoint(args.resume)["config"], config)
+        print(json.dumps(config.to_dict(), indent=2))
+        return 0
+    hooks = _hooks(args)
     if args.resume:
-        if args.data or args.out:
-            raise FaceganError("--resume RUN takes its data and output from the run; drop --data/--out")
-        config = resume_config(args.resume, steps=args.steps, epochs=args.epochs)
-        apply_to_resumed(config, args)
-        result = train(config, args.resume, resume=True, hooks=hooks, show_progress=not args.no_progress)
+        result = train(resumed_config(args), args.resume, resume=True, hooks=hooks, show_progress=not args.no_progress)
     else:
         if not args.data or not args.out:
             raise FaceganError("give --data DIR and --out RUN (or --resume RUN)")
-        config = config_for_data(args.model, args.data, overrides_from_args(args))
-        result = train(config, args.out, hooks=hooks, show_progress=not args.no_progress)
+        result = train(new_config(args), args.out, hooks=hooks, show_progress=not args.no_progress)
     if result.rank != 0:  # under torchrun, rank 0 reports for the job
         return 0 if result.status == "finished" else 130
     print(f"{result.status} at step {result.step}: samples in {result.run_dir / 'samples'}, "

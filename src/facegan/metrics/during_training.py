@@ -23,8 +23,8 @@ import torch
 
 from facegan.errors import FaceganError
 from facegan.generation.sample import in_batches
+from facegan.metrics.evaluation import score_sets
 from facegan.metrics.imagesets import sample_indices
-from facegan.metrics.metric import ScoreContext
 from facegan.metrics.registry import METRICS, training_metrics
 from facegan.models.latents import seeded_latents
 from facegan.run.checkpoint import save_checkpoint
@@ -52,11 +52,6 @@ def best_record_path(run_dir: str | Path) -> Path:
     return checkpoint_dir(run_dir) / "best.json"
 
 
-def _is_main_process() -> bool:
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()
-                and torch.distributed.get_rank() != 0)
-
-
 class EvalDuringTraining:
     """A training hook: every `every` steps, the training metrics (SWD, face rate) of `n` fakes; keeps best.pt by
     lowest SWD."""
@@ -79,7 +74,7 @@ class EvalDuringTraining:
         self._best_loaded = False
 
     def __call__(self, run: TrainingRun) -> None:
-        if run.step % self.every != 0 or not _is_main_process():
+        if run.step % self.every != 0 or not run.dist.is_main:
             return
         self.evaluate(run)
 
@@ -129,10 +124,8 @@ class EvalDuringTraining:
             "n_real": len(self._reals), "during_training": True, "real": str(run.dataset.path),
             "resolution": int(fakes.shape[1]),
         }
-        for name in self.metrics:
-            ctx = ScoreContext(seed=self.seed, reference=self._references.get(name), show_progress=False)
-            result.update(METRICS[name].score(fakes, self._reals, ctx))
-        result["results"] = {METRICS[name].label(result): METRICS[name].headline(result) for name in self.metrics}
+        result.update(score_sets(fakes, self._reals, self.metrics, seed=self.seed, show_progress=False,
+                                 references=self._references))
         score = result[METRICS[BEST_METRIC].key]
         improved = self._best is None or score < self._best["swd"]
         if improved:
@@ -140,7 +133,7 @@ class EvalDuringTraining:
             self._best = {"step": run.step, "swd": score, "n": self.n, "seed": self.seed}
             atomic_write_text(best_record_path(run.run_dir), json.dumps(self._best, indent=2) + "\n")
         result["best_step"] = self._best["step"] if self._best else run.step
-        result["elapsed_s"] = {"total": round(time.perf_counter() - started, 3)}
+        result["elapsed_s"] = {**result["elapsed_s"], "total": round(time.perf_counter() - started, 3)}
         result.update(stamp())
         write_eval(eval_path(run.run_dir, run.step), result)
         faces = f", faces {result['faces_fake']:.0%}" if "faces_fake" in result else ""

@@ -23,7 +23,7 @@ from facegan.data.dataset import PreparedDataset, is_dataset_dir
 from facegan.errors import FaceganError
 from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.metrics.imagesets import load_image_set, match_sets, sample_indices
-from facegan.metrics.metric import MetricOptions, ScoreContext, metric_label
+from facegan.metrics.metric import FACEFD_MAX_N, MetricOptions, ScoreContext, metric_label
 from facegan.metrics.registry import METRICS, available_metrics, parse_metrics
 from facegan.run.evals import eval_path, header, load_evals, stamp, write_eval
 from facegan.run.layout import run_dir_of
@@ -36,7 +36,6 @@ __all__ = ["DEFAULT_N", "available_metrics", "compare_sets", "eval_path", "evalu
 log = logging.getLogger("facegan.metrics")
 
 DEFAULT_N = 10_000
-FACEFD_MAX_N = 2_000
 
 
 def generate_fakes(gen: LoadedGenerator, n: int, seed: int = 0, batch_size: int = 256,
@@ -63,19 +62,22 @@ def score_sets(
     options: MetricOptions | None = None,
     picture_path: Callable[[str], Path] | None = None,
     show_progress: bool = True,
+    references: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every requested metric of fakes against reals (uint8 NHWC sets of one shape), with `results`: the headline
     numbers keyed with their sample counts.
 
     `train`: the training images for metrics that want them (default: the reals); `resources`: what each metric's
-    `prepare` returned (`prepare_metrics`); `picture_path(name)`: where a metric may write its picture.
+    `prepare` returned (`prepare_metrics`); `picture_path(name)`: where a metric may write its picture;
+    `references`: what each metric's `prepare_reals` returned for these reals (kept across evaluations in training).
     """
     out: dict[str, Any] = {}
     elapsed: dict[str, float] = {}
     for name in metrics:
         metric = METRICS[name]
         ctx = ScoreContext(seed=seed, options=options or MetricOptions(), train=train,
-                           resource=(resources or {}).get(name), show_progress=show_progress,
+                           resource=(resources or {}).get(name), reference=(references or {}).get(name),
+                           show_progress=show_progress,
                            picture_path=picture_path(name) if picture_path is not None else None)
         done = _timed(elapsed, name)
         out.update(metric.score(fakes, reals, ctx))

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+FACEFD_MAX_N = 2_000  # default cap on the images per set that facefd embeds (dlib is slow on a CPU)
+
 
 @dataclass(frozen=True)
 class MetricOptions:
@@ -20,7 +22,7 @@ class MetricOptions:
 
     inception_weights: str | Path | None = None
     device: Any = "cpu"
-    facefd_n: int = 2_000
+    facefd_n: int = FACEFD_MAX_N
 
 
 @dataclass

@@ -28,7 +28,7 @@ from torch import nn
 
 from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
-from facegan.models.family import Family, StepInputs, option
+from facegan.models.family import Family, StepContext, option
 
 RESOLUTIONS = (32, 64, 128)
 
@@ -131,7 +131,7 @@ def update_k(k: torch.Tensor, loss_real: torch.Tensor, loss_fake: torch.Tensor, 
     return (k + lambda_k * (gamma * loss_real - loss_fake)).clamp(0.0, 1.0)
 
 
-def began_step(ctx: StepInputs, real: torch.Tensor) -> dict[str, torch.Tensor]:
+def began_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:
     """One BEGAN step: D on L(x) - k_t·L(G(z)), then G on L(G(z)), then the k_t update.
 
     L(x) and L(G(z)) in the k_t update and M_global are the ones D's step measured (same D, same z), as in the

@@ -7,10 +7,11 @@ of the family's own networks:
   is built with a latent of nz + `condition_embed` numbers and E_k is a table of one learned vector per level
   of attribute k. Summing embedding rows is the same as a linear map of the concatenated one-hot labels, so
   this is the classic one-hot concatenation with the first layer's work shared.
-- D, when the family's D exposes its last hidden features φ(x) (`forward(x, with_features=True)`, as DCGAN's
-  and dense128's do): the projection discriminator of Miyato & Koyama (2018),
-  D_c(x, y) = D(x) + Σ_k ⟨P_k[y_k], pool(φ(x))⟩, with pool the spatial sum of a C×H×W map. P starts at zero,
-  so a conditional D starts as the unconditional one.
+- D, when the family's D exposes its last hidden features φ(x) (`forward(x, with_features=True)`, as DCGAN's,
+  dense128's and r3gan's do): the projection discriminator of Miyato & Koyama (2018),
+  D_c(x, y) = D(x) + Σ_k ⟨P_k[y_k], pool(φ(x))⟩, with pool the spatial sum of a C×H×W map (a flat N×F
+  feature vector, as dense128's and r3gan's are, is used as it is). P starts at zero, so a conditional D
+  starts as the unconditional one.
 - D otherwise (BEGAN's autoencoder, whose output is an image, not a logit): the label embedding enters as
   `condition_embed` constant planes appended to the image (the cGAN/pix2pix input concatenation); an image
   output is cut back to the image's channels, so a reconstruction loss compares images only.

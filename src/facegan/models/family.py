@@ -2,20 +2,20 @@
 
 A family module (models/dcgan.py, ...) ends with `FAMILY = Family(...)`; models/__init__.py registers it with
 one line. A family sits below the training loop and never imports it. Most families train with the loop's
-standard step (`step` None); one with a step of its own (BEGAN's) is typed against `StepInputs`, what the loop's
-step context gives every step. The family's own hyperparameters are a dataclass
+standard step (`step` None); one with a step of its own (BEGAN's) takes the `StepContext` declared here, which the
+loop fills for every step. The family's own hyperparameters are a dataclass
 (`options`) whose fields carry their help text in `option(...)` metadata: the CLI makes a `--flag` of each
 field, and `ModelConfig.options` holds their values as plain JSON, checked against the dataclass (`options_of`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,10 +24,13 @@ from facegan.config import ModelConfig, RunConfig
 from facegan.errors import FaceganError
 
 
-class StepInputs(Protocol):
-    """What the training loop hands a family's own step (its step context): G and D as the step must call them,
-    their optimisers, the config, a latent sampler, the autocast context, the state the family keeps between
-    steps (checkpointed) and the backward-and-step that applies fp16's loss scaling."""
+@dataclass
+class StepContext:
+    """What a training step needs (the loop fills it; a family's own step gets it too): the nets as the step must
+    call them (DDP/compile-wrapped), their optimisers, the config and a latent sampler.
+
+    `state` holds tensors a family keeps between steps (BEGAN's k_t, say); it is saved in checkpoints.
+    """
 
     netG: nn.Module
     netD: nn.Module
@@ -35,14 +38,32 @@ class StepInputs(Protocol):
     optD: torch.optim.Optimizer
     config: RunConfig
     latents: Callable[[int], torch.Tensor]
-    autocast: Callable[[], AbstractContextManager[Any]]
-    state: dict[str, torch.Tensor]
+    autocast: Callable[[], Any] = contextlib.nullcontext
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+    scaler: torch.amp.GradScaler | None = None  # set for --precision fp16 (the loop's precision settings)
+    noise: torch.Generator | None = None  # draws of the stabilisers (augmentation, label noise), checkpointed
+    step: int = 0  # steps done before this one (the loop sets it): n_critic and annealing schedules use it
+    ramps: dict[str, float] = field(default_factory=dict)  # this step's ramped values (the loop's schedules)
 
-    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None: ...
+    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """`loss.backward()` then `optimizer.step()`, through the GradScaler under fp16.
+
+        Under fp16 a step whose gradients overflowed is skipped and the scale lowered; code that reads or
+        clips gradients between backward and step must call `scaler.unscale_(optimizer)` first.
+        """
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
 
-# A training step: (the step context, a batch of real images) → the scalars to log.
-StepFn = Callable[[Any, torch.Tensor], dict[str, torch.Tensor]]
+
+
+# A training step: (its context, a batch of real images) → the scalars to log.
+StepFn = Callable[[StepContext, torch.Tensor], dict[str, torch.Tensor]]
 
 Overrides = dict[str, dict[str, Any]]
 

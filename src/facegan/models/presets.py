@@ -14,6 +14,9 @@ from facegan.models import FAMILIES, complete_config
 
 Overrides = dict[str, dict[str, Any]]
 
+# `--model` when none is given (and `build_config`'s default).
+DEFAULT_PRESET = "dcgan"
+
 
 def all_presets() -> dict[str, Overrides]:
     presets: dict[str, Overrides] = {}
@@ -34,7 +37,7 @@ def preset_names() -> list[str]:
     return sorted(all_presets())
 
 
-def build_config(preset: str = "dcgan", overrides: Overrides | None = None) -> RunConfig:
+def build_config(preset: str = DEFAULT_PRESET, overrides: Overrides | None = None) -> RunConfig:
     """A RunConfig from a named preset plus per-section overrides (`{"train": {"steps": 10}}`).
 
     A family option may be given in `model.options` or, by its name, in `model` (`{"model": {"bottleneck": 8}}`);

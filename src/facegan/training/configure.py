@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from facegan.config import BUDGET_ONLY_STEPS, RunConfig, check_fields
+from facegan.config import (
+    BOOKKEEPING,
+    BUDGET_ONLY_STEPS,
+    RECIPE,
+    RESUMABLE,
+    RunConfig,
+    check_fields,
+    field_flag,
+    flat_fields,
+)
 from facegan.data.dataset import PreparedDataset
 from facegan.data.labels import check_condition
 from facegan.errors import FaceganError
@@ -74,6 +83,50 @@ def check_config(config: RunConfig) -> None:
     if config.schedule.beta2 and config.optim.name != "adam":
         raise FaceganError(f"schedule.beta2 ramps Adam's β2; the {config.optim.name} optimiser has none")
     check_model_config(config)
+
+
+def with_overrides(config: RunConfig, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+    """A copy of `config` with the non-None values of `overrides` (per section; model.options merged)."""
+    merged = config.to_dict()
+    for section, values in overrides.items():
+        values = {k: v for k, v in values.items() if v is not None}
+        if section == "model" and values.get("options"):
+            values["options"] = {**merged["model"]["options"], **values["options"]}
+        merged.setdefault(section, {}).update(values)
+    return RunConfig.from_dict(merged)
+
+
+def _option_name(key: str) -> str:
+    section, _, name = key.partition(".")
+    return field_flag(section, name) if name else key
+
+
+def resume_changes(saved: RunConfig, wanted: RunConfig) -> dict[str, list[Any]]:
+    """What `wanted` changes of a run saved with `saved`: {"section.name": [old, new]} of the settings a resumed
+    run may change (facegan.config.RESUMABLE); a change of its recipe is one clear FaceganError naming the option."""
+    old, new = flat_fields(saved), flat_fields(wanted)
+    changes: dict[str, list[Any]] = {}
+    for key in old:
+        if old[key] == new[key] or key in BOOKKEEPING:
+            continue
+        if key not in RESUMABLE:
+            raise FaceganError(f"{_option_name(key)} cannot change when resuming: the run has {key} = {old[key]!r}, "
+                               f"not {new[key]!r} (it is part of the run's recipe); resume without it, or start a "
+                               "new run with --out")
+        changes[key] = [old[key], new[key]]
+    return changes
+
+
+def preset_differences(config: RunConfig, preset: str) -> list[str]:
+    """The recipe settings that `preset` sets (its family and its own overrides, family options included) to
+    other values than `config` has."""
+    built = flat_fields(build_config(preset))
+    named = {"model.family"} | {f"{section}.{name}" for section, values in all_presets()[preset].items()
+                                for name in values if name != "options"}
+    differ = [key for key in named if key in RECIPE and built[key] != flat_fields(config)[key]]
+    options = all_presets()[preset].get("model", {}).get("options", {})
+    differ += [f"model.options.{k}" for k, v in options.items() if config.model.options.get(k) != v]
+    return sorted(differ)
 
 
 def resume_config(run_dir: str | Path, steps: int | None = None, epochs: int | None = None) -> RunConfig:

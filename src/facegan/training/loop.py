@@ -28,7 +28,7 @@ from facegan.run.layout import append_runtime, checkpoint_dir, config_path, metr
 from facegan.run.metrics_log import MetricsLog
 from facegan.run.state import Hook, TrainingRun, TrainResult, restore, save_run_checkpoint, write_fixed_samples
 from facegan.training import conditioning, distributed, schedules, tensorboard
-from facegan.training.configure import check_config, check_model_fits_data
+from facegan.training.configure import check_config, check_model_fits_data, resume_changes
 from facegan.training.ema import make_ema, update_ema
 from facegan.training.health import HealthMonitor
 from facegan.training.optim import build_optimizers
@@ -115,6 +115,7 @@ def _train(
     env: distributed.DistEnv, hooks: Sequence[Hook], show_progress: bool,
 ) -> TrainResult:
     distributed.quiet_other_ranks(env)
+    changes = resume_changes(ckpt["config"], config) if ckpt is not None else {}  # or a recipe change refused
     dataset = PreparedDataset.open(config.data.path)
     check_model_fits_data(config, dataset)
     check_config(config)  # before anything is written
@@ -149,6 +150,8 @@ def _train(
     if ckpt is not None:
         restore(run, ckpt)
         log.info("resuming %s at step %d", run_dir, run.step)
+        for key, (old, new) in changes.items():
+            log.info("resuming with %s = %r (was %r)", key, new, old)
     # The step sees G and D through DDP (gradient averaging) and torch.compile; the run keeps the plain modules.
     stepG, stepD = (speed.compiled(distributed.wrap_ddp(net, device, env)) for net in (netG, netD))
 
@@ -171,7 +174,8 @@ def _train(
                if env.is_main else None)
     if env.is_main:  # what this start really used, beside config.json's wishes (auto → bf16, say)
         append_runtime(run_dir, {"step": run.step, "device": str(device), **asdict(speed, dict_factory=_plain),
-                                 "processes": env.world_size, "rank_batch_size": rank_batch})
+                                 "processes": env.world_size, "rank_batch_size": rank_batch,
+                                 **({"changed": changes} if changes else {})})
     cadence = config.train
     status = "finished"
     log.info("training %s (%d px, %d ch) on %s: %d steps of %d images, %d steps per epoch",

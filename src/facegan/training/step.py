@@ -1,16 +1,17 @@
-"""One training step of a GAN: the D update, then the G update (the DCGAN tutorial's order)."""
+"""One training step of a GAN: the D update, then the G update (the DCGAN tutorial's order).
+
+What a step receives, `StepContext`, is declared beside `Family` (facegan.models.family): a family's own step
+uses it too, and the models sit below the training loop.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
-from facegan.config import RunConfig
 from facegan.losses import (
     LOSSES,
     Loss,
@@ -19,45 +20,9 @@ from facegan.losses import (
     lazy_gamma,
     r1_penalty,
 )
+from facegan.models.family import StepContext
 from facegan.training.augment import d_view
 from facegan.training.targets import d_targets
-
-
-@dataclass
-class StepContext:
-    """What a step function needs: the nets, their optimisers, the config and a latent sampler.
-
-    `state` holds tensors a family keeps between steps (BEGAN's k_t, say); it is saved in checkpoints.
-    """
-
-    netG: nn.Module
-    netD: nn.Module
-    optG: torch.optim.Optimizer
-    optD: torch.optim.Optimizer
-    config: RunConfig
-    latents: Callable[[int], torch.Tensor]
-    autocast: Callable[[], Any] = contextlib.nullcontext
-    state: dict[str, torch.Tensor] = field(default_factory=dict)
-    scaler: torch.amp.GradScaler | None = None  # set for --precision fp16 (facegan.training.precision)
-    noise: torch.Generator | None = None  # draws of the stabilisers (augmentation, label noise), checkpointed
-    step: int = 0  # steps done before this one (the loop sets it): n_critic and annealing schedules use it
-    ramps: dict[str, float] = field(default_factory=dict)  # this step's ramped values (training.schedules)
-
-    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """`loss.backward()` then `optimizer.step()`, through the GradScaler under fp16.
-
-        Under fp16 a step whose gradients overflowed is skipped and the scale lowered; code that reads or
-        clips gradients between backward and step must call `scaler.unscale_(optimizer)` first.
-        """
-        if self.scaler is None:
-            loss.backward()
-            optimizer.step()
-            return
-        self.scaler.scale(loss).backward()
-        self.scaler.step(optimizer)
-        self.scaler.update()
-
-
 
 
 def gan_step(ctx: StepContext, real: torch.Tensor) -> dict[str, torch.Tensor]:

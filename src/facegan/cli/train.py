@@ -135,8 +135,9 @@ def resumed_config(args: argparse.Namespace) -> RunConfig:
         raise FaceganError("--resume RUN takes its data and output from the run; drop --data/--out")
     config = resume_config(args.resume, steps=args.steps, epochs=args.epochs)
     if args.model is not None and (differ := preset_differences(config, args.model)):
-        raise FaceganError(f"--model {args.model} is not the model of {args.resume} ({', '.join(differ)} differ); "
-                           "resume without --model")
+        what = (f"it is a {config.model.family} run" if "model.family" in differ
+                else f"{', '.join(differ)} differ")
+        raise FaceganError(f"--model {args.model} is not the model of {args.resume} ({what}); resume without --model")
     overrides = overrides_from_args(args, family=config.model.family)
     for name in ("steps", "epochs"):  # the length: resume_config set it
         overrides["train"].pop(name, None)

@@ -187,26 +187,27 @@ RECIPE = frozenset({
 })
 
 
+def _field(section: str, name: str) -> dataclasses.Field:
+    cls = typing.get_type_hints(RunConfig)[section]
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
 def field_flag(section: str, name: str) -> str:
     """The `facegan train` option that sets `section.name` (its --NAME unless the field names another)."""
-    cls = typing.get_type_hints(RunConfig)[section]
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    return f.metadata.get("flag") or "--" + name.replace("_", "-")
+    return _field(section, name).metadata.get("flag") or "--" + name.replace("_", "-")
 
 
 def choices_of(section: str, name: str) -> tuple[str, ...]:
     """The values `section.name` takes (a field declared with `choices`)."""
-    cls = typing.get_type_hints(RunConfig)[section]
-    choices = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("choices")
+    choices = _field(section, name).metadata.get("choices")
     assert choices, f"{section}.{name} has no choices"
     return choices
 
 
 def check_value(section: str, name: str, value: Any) -> None:
     """Raise FaceganError, naming the field and its option, unless `value` obeys `section.name`'s rules."""
-    cls = typing.get_type_hints(RunConfig)[section]
-    meta = next(f for f in dataclasses.fields(cls) if f.name == name).metadata
-    where = f"{section}.{name} ({meta.get('flag') or '--' + name.replace('_', '-')})"
+    meta = _field(section, name).metadata
+    where = f"{section}.{name} ({field_flag(section, name)})"
     if meta.get("choices") and value not in meta["choices"]:
         raise FaceganError(f"{where} must be one of {', '.join(meta['choices'])}, not {value!r}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -219,6 +220,20 @@ def check_value(section: str, name: str, value: Any) -> None:
         raise FaceganError(f"{where} must be greater than {meta['above']:g}, not {value:g}")
     if meta.get("below") is not None and not value < meta["below"]:
         raise FaceganError(f"{where} must be less than {meta['below']:g}, not {value:g}")
+
+
+def merge_sections(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`base` with the non-None values of `extra` added, section by section; a dict value (model.options) is
+    merged key by key."""
+    merged = {section: dict(values) for section, values in base.items()}
+    for section, values in extra.items():
+        target = merged.setdefault(section, {})
+        for key, value in values.items():
+            if value is None:
+                continue
+            both_dicts = isinstance(value, dict) and isinstance(target.get(key), dict)
+            target[key] = {**target[key], **value} if both_dicts else value
+    return merged
 
 
 def flat_fields(config: RunConfig) -> dict[str, Any]:

@@ -158,3 +158,14 @@ def test_began_loss_needs_the_began_model(tiny_dataset: Path, tmp_path: Path) ->
     bad = tiny_began(tiny_dataset, diffaugment="color")
     with pytest.raises(FaceganError, match="BEGAN"):
         train(bad, tmp_path / "run2", show_progress=False)
+
+
+@pytest.mark.parametrize(("preset", "loss"), [("began", "bce"), ("began", "rpgan"), ("dcgan", "began"),
+                                              ("r3gan-cpu32", "began")])
+def test_began_and_its_loss_go_together_only(preset: str, loss: str) -> None:
+    from facegan.models import check_model_config
+
+    config = build_config(preset, {"train": {"loss": loss}, "model": {"d_norm": "layer"} if preset == "dcgan" else {}})
+    with pytest.raises(FaceganError, match="the began loss and the began model go together: use --model began"):
+        check_model_config(config)
+    check_model_config(build_config("began"))  # the pair itself is fine

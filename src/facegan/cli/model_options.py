@@ -133,11 +133,3 @@ def model_overrides(args: argparse.Namespace, family: str | None = None) -> dict
                   "time_budget_s": budget * 60.0 if budget is not None else None, **length},
         "schedule": {"ramp_kimg": args.ramp_kimg},
     }
-
-
-def merge_overrides(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """`base` with the non-None values of `extra` added, section by section."""
-    merged = {section: dict(values) for section, values in base.items()}
-    for section, values in extra.items():
-        merged.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
-    return merged

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from facegan.cli.defaults import default_text
-from facegan.cli.model_options import add_model_options, merge_overrides, model_overrides
+from facegan.cli.model_options import add_model_options, model_overrides
 from facegan.cli.run_options import add_run_options, run_overrides
-from facegan.config import RunConfig, choices_of
+from facegan.config import RunConfig, choices_of, merge_sections
 from facegan.errors import FaceganError
 
 
@@ -111,7 +111,7 @@ def overrides_from_args(args: argparse.Namespace, family: str | None = None) -> 
             "compile": args.compile, "sync_bn": args.sync_bn,
         },
     }
-    return merge_overrides(merge_overrides(base, model_overrides(args, family)), run_overrides(args))
+    return merge_sections(merge_sections(base, model_overrides(args, family)), run_overrides(args))
 
 
 def _hooks(args: argparse.Namespace) -> list:

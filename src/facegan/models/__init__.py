@@ -38,8 +38,10 @@ def check_model_config(config: RunConfig) -> None:
     family = get_family(config.model.family)
     family.options_of(config.model)
     loss = get_loss(config.train.loss)
-    owners = [f for f in FAMILIES.values() if f.loss == loss.name and f is not family]
-    owner = family if family.loss not in (None, loss.name) else next(iter(owners), None)
+    if family.loss is not None and family.loss != loss.name:
+        owner: Family | None = family  # a family with a loss of its own trains with nothing else
+    else:  # and no other family trains with that loss
+        owner = next((f for f in FAMILIES.values() if f.loss == loss.name and f is not family), None)
     if owner is not None:
         raise FaceganError(f"the {owner.loss} loss and the {owner.name} model go together: "
                            f"use --model {owner.name} for both")

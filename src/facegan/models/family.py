@@ -60,8 +60,6 @@ class StepContext:
         self.scaler.update()
 
 
-
-
 # A training step: (its context, a batch of real images) → the scalars to log.
 StepFn = Callable[[StepContext, torch.Tensor], dict[str, torch.Tensor]]
 

@@ -15,6 +15,7 @@ from facegan.config import (
     check_fields,
     field_flag,
     flat_fields,
+    merge_sections,
 )
 from facegan.data.dataset import PreparedDataset
 from facegan.data.labels import check_condition
@@ -87,13 +88,7 @@ def check_config(config: RunConfig) -> None:
 
 def with_overrides(config: RunConfig, overrides: dict[str, dict[str, Any]]) -> RunConfig:
     """A copy of `config` with the non-None values of `overrides` (per section; model.options merged)."""
-    merged = config.to_dict()
-    for section, values in overrides.items():
-        values = {k: v for k, v in values.items() if v is not None}
-        if section == "model" and values.get("options"):
-            values["options"] = {**merged["model"]["options"], **values["options"]}
-        merged.setdefault(section, {}).update(values)
-    return RunConfig.from_dict(merged)
+    return RunConfig.from_dict(merge_sections(config.to_dict(), overrides))
 
 
 def _option_name(key: str) -> str:
@@ -120,10 +115,10 @@ def resume_changes(saved: RunConfig, wanted: RunConfig) -> dict[str, list[Any]]:
 def preset_differences(config: RunConfig, preset: str) -> list[str]:
     """The recipe settings that `preset` sets (its family and its own overrides, family options included) to
     other values than `config` has."""
-    built = flat_fields(build_config(preset))
+    built, have = flat_fields(build_config(preset)), flat_fields(config)
     named = {"model.family"} | {f"{section}.{name}" for section, values in all_presets()[preset].items()
                                 for name in values if name != "options"}
-    differ = [key for key in named if key in RECIPE and built[key] != flat_fields(config)[key]]
+    differ = [key for key in named if key in RECIPE and built[key] != have[key]]
     options = all_presets()[preset].get("model", {}).get("options", {})
     differ += [f"model.options.{k}" for k, v in options.items() if config.model.options.get(k) != v]
     return sorted(differ)

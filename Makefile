@@ -8,7 +8,7 @@ EXTRAS ?= dev
 BIN := $(VENV)/bin
 CORE_STAMP := $(VENV)/.facegan-installed-core
 EXTRAS_STAMP := $(VENV)/.facegan-installed-$(EXTRAS)
-DEMO_DATA ?= data/synthetic-faces-32
+DEMO_DATA ?= data/synthetic-faces-64
 DEMO_RUN ?= runs/demo
 
 .PHONY: setup setup-extras demo test lint clean system-deps
@@ -36,10 +36,10 @@ system-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 demo: setup
-	$(BIN)/facegan prepare builtin:synthetic-faces --n 20000 --res 32 --workers 2 --out $(DEMO_DATA) --force
+	$(BIN)/facegan prepare builtin:synthetic-faces --n 20000 --res 64 --workers 2 --out $(DEMO_DATA) --force
 	rm -rf $(DEMO_RUN)
-	$(BIN)/facegan train --data $(DEMO_DATA) --out $(DEMO_RUN) --ngf 48 --ndf 48 --batch-size 64 --epochs 8 \
-		--precision auto --time-budget-minutes 6 --sample-every 250 --checkpoint-every 1000
+	$(BIN)/facegan train --data $(DEMO_DATA) --out $(DEMO_RUN) --epochs 2 --time-budget-minutes 6 \
+		--sample-every 250 --checkpoint-every 1000
 	$(BIN)/facegan sample $(DEMO_RUN) --n 64 --seed 7 --out $(DEMO_RUN)/faces.png
 	@echo "demo done: dataset $(DEMO_DATA), run $(DEMO_RUN) (metrics.jsonl, samples/, checkpoints/), faces $(DEMO_RUN)/faces.png"
 

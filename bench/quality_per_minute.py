@@ -167,11 +167,9 @@ def train_namespace(contestant: Contestant, data: Path) -> argparse.Namespace:
 
 def contestant_config(contestant: Contestant, data: Path) -> RunConfig:
     """The config `facegan train` would build for this contestant on `data`."""
-    from facegan.cli.train import overrides_from_args
-    from facegan.training.configure import config_for_data
+    from facegan.cli.train import new_config
 
-    ns = train_namespace(contestant, data)
-    return config_for_data(ns.model, data, overrides_from_args(ns))
+    return new_config(train_namespace(contestant, data))
 
 
 def preset_resolution(preset: str) -> int | None:
@@ -196,7 +194,9 @@ def r3gan_cpu_contestants(resolution: int) -> tuple[list[Contestant], list[str]]
 
 def fits(contestant: Contestant, data: Path, resolution: int) -> bool:
     """False when the contestant's preset pins another resolution than the data's."""
-    pinned = preset_resolution(train_namespace(contestant, data).model)
+    from facegan.models.presets import DEFAULT_PRESET
+
+    pinned = preset_resolution(train_namespace(contestant, data).model or DEFAULT_PRESET)
     return pinned is None or pinned == resolution
 
 

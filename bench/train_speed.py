@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from facegan.config import TrainConfig
 from facegan.run.state import TrainingRun
@@ -42,10 +41,12 @@ from facegan.training.configure import config_for_data
 from facegan.training.loop import train
 from facegan.training.precision import resolve_speed
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tutorial import Reference  # bench/ is not a package
+
 # ../shared beside the repo; FACEGAN_BENCH_DATA names a copy elsewhere (bench/gpu_wheels.sh carries one to a GPU).
 SHARED_DATA = Path(os.environ.get("FACEGAN_BENCH_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 GFLOP_PER_IMAGE = 2.5  # DCGAN-64 training: D on real and fake, G, and all backward passes (issue 10)
-NZ, NGF, NDF, NC = 100, 64, 64, 3
 
 
 def require_shared_data() -> None:
@@ -169,100 +170,6 @@ class ImageFolder(torch.utils.data.Dataset):
             img = Image.open(handle).convert("RGB")
         img = tv_center_crop(tv_resize(img, self.image_size), self.image_size)
         return tv_to_tensor_normalize(img), 0
-
-
-class RefGenerator(nn.Module):
-    """The example's netG."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.ConvTranspose2d(NZ, NGF * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(NGF * 8), nn.ReLU(True),
-            nn.ConvTranspose2d(NGF * 8, NGF * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(NGF * 4), nn.ReLU(True),
-            nn.ConvTranspose2d(NGF * 4, NGF * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(NGF * 2), nn.ReLU(True),
-            nn.ConvTranspose2d(NGF * 2, NGF, 4, 2, 1, bias=False), nn.BatchNorm2d(NGF), nn.ReLU(True),
-            nn.ConvTranspose2d(NGF, NC, 4, 2, 1, bias=False), nn.Tanh(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x)
-
-
-class RefDiscriminator(nn.Module):
-    """The example's netD (Sigmoid output, for BCELoss)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Conv2d(NC, NDF, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(NDF, NDF * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(NDF * 2), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(NDF * 2, NDF * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(NDF * 4), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(NDF * 4, NDF * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(NDF * 8), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(NDF * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x).view(-1, 1).squeeze(1)
-
-
-def weights_init(m: nn.Module) -> None:
-    """The example's custom initialisation."""
-    name = m.__class__.__name__
-    if name.find("Conv") != -1:
-        torch.nn.init.normal_(m.weight, 0.0, 0.02)
-    elif name.find("BatchNorm") != -1:
-        torch.nn.init.normal_(m.weight, 1.0, 0.02)
-        torch.nn.init.zeros_(m.bias)
-
-
-class Reference:
-    """The example's nets, optimisers and training iteration."""
-
-    def __init__(self, device: torch.device, seed: int = 0) -> None:
-        torch.manual_seed(seed)
-        self.device = device
-        self.netG = RefGenerator().to(device)
-        self.netG.apply(weights_init)
-        self.netD = RefDiscriminator().to(device)
-        self.netD.apply(weights_init)
-        self.criterion = nn.BCELoss()
-        self.optimizerD = torch.optim.Adam(self.netD.parameters(), lr=0.0002, betas=(0.5, 0.999))
-        self.optimizerG = torch.optim.Adam(self.netG.parameters(), lr=0.0002, betas=(0.5, 0.999))
-        self.log_line = ""
-
-    def step(self, data: tuple[torch.Tensor, Any]) -> None:
-        """One iteration of the example's loop, line for line (its print becomes a string it keeps)."""
-        real_label, fake_label = 1, 0
-        device = self.device
-        netD, netG, criterion = self.netD, self.netG, self.criterion
-        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
-        netD.zero_grad()
-        real_cpu = data[0].to(device)
-        batch_size = real_cpu.size(0)
-        label = torch.full((batch_size,), real_label, dtype=real_cpu.dtype, device=device)
-        output = netD(real_cpu)
-        errD_real = criterion(output, label)
-        errD_real.backward()
-        D_x = output.mean().item()
-        noise = torch.randn(batch_size, NZ, 1, 1, device=device)
-        fake = netG(noise)
-        label.fill_(fake_label)
-        output = netD(fake.detach())
-        errD_fake = criterion(output, label)
-        errD_fake.backward()
-        D_G_z1 = output.mean().item()
-        errD = errD_real + errD_fake
-        self.optimizerD.step()
-        # (2) Update G network: maximize log(D(G(z)))
-        netG.zero_grad()
-        label.fill_(real_label)
-        output = netD(fake)
-        errG = criterion(output, label)
-        errG.backward()
-        D_G_z2 = output.mean().item()
-        self.optimizerG.step()
-        self.log_line = (f"Loss_D: {errD.item():.4f} Loss_G: {errG.item():.4f} D(x): {D_x:.4f} "
-                         f"D(G(z)): {D_G_z1:.4f} / {D_G_z2:.4f}")
 
 
 def cpu_seconds(pids: list[int] = ()) -> float:  # type: ignore[assignment]

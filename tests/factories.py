@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 
 from facegan.config import RunConfig
-from facegan.models.presets import build_config
+from facegan.models.presets import DEFAULT_PRESET, build_config
 
 
 def blob_images(count: int, resolution: int, channels: int, seed: int = 0) -> np.ndarray:
@@ -76,3 +76,15 @@ def get_when_up(url: str, timeout_s: float, request_timeout_s: float = 10) -> ht
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def tiny_default_config(data: Path, **train: object) -> RunConfig:
+    """The default preset (`--model` not given) shrunk as tiny_config shrinks dcgan (32 px, nz 16, ngf/ndf 8,
+    batch 16, a few steps on the CPU); the rest of its recipe (loss, optimiser, EMA, channels_last, ...) is kept."""
+    overrides = {
+        "data": {"path": str(data)},
+        "model": {"resolution": 32, "channels": 3, "nz": 16, "ngf": 8, "ndf": 8},
+        "train": {"batch_size": 16, "steps": 6, "log_every": 2, "sample_every": 3, "checkpoint_every": 3,
+                  "device": "cpu", **train},
+    }
+    return build_config(DEFAULT_PRESET, overrides)

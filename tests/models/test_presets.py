@@ -20,6 +20,7 @@ from facegan.training.loop import train
 # (preset, resolution it is measured at, G parameters, D parameters) at the preset's own widths.
 PINNED = [
     ("dcgan", 64, 3_576_704, 2_765_568),
+    ("dcgan-lite", 64, 1_100_224, 694_656),
     ("dcgan128", 128, 12_786_560, 11_164_416),
     ("began", 64, 673_987, 4_675_395),
     ("dense128", 128, 14_953_987, 4_211_713),
@@ -36,6 +37,23 @@ TINY_32 = {"resolution": 32, "channels": 3, "nz": 8, "ngf": 8, "ndf": 8, "bottle
 
 def test_every_preset_is_pinned() -> None:
     assert sorted(p for p, *_ in PINNED) == sorted(PRESETS)
+
+
+def test_the_default_is_dcgan_lite_and_dcgan_stays_the_tutorials() -> None:
+    """The default (issue 22) differs from the tutorial's recipe in exactly five settings; dcgan keeps it all."""
+    from facegan.config import flat_fields
+    from facegan.models.presets import DEFAULT_PRESET
+
+    assert DEFAULT_PRESET == "dcgan-lite"
+    dcgan, lite = flat_fields(build_config("dcgan")), flat_fields(build_config("dcgan-lite"))
+    assert {k: (dcgan[k], lite[k]) for k in dcgan if dcgan[k] != lite[k]} == {
+        "model.ngf": (64, 32), "model.ndf": (64, 32), "train.batch_size": (128, 32),
+        "train.ema_decay": (0.0, 0.999), "train.channels_last": ("auto", "on")}
+    tutorial = {"model.ngf": 64, "model.ndf": 64, "model.nz": 100, "model.leaky_slope": 0.2, "model.d_norm": "batch",
+                "optim.name": "adam", "optim.lr_g": 2e-4, "optim.lr_d": 2e-4, "optim.beta1": 0.5,
+                "optim.beta2": 0.999, "train.loss": "bce", "train.batch_size": 128, "train.ema_decay": 0.0,
+                "train.diffaugment": "", "train.n_critic": 1}
+    assert {k: dcgan[k] for k in tutorial} == tutorial
 
 
 @pytest.mark.parametrize(("preset", "resolution", "g_params", "d_params"), PINNED)

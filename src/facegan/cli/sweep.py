@@ -8,14 +8,15 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `sweep` subcommand."""
     from facegan.experiments.sweep import ALIASES, DEFAULT_EVAL_METRICS, DEFAULT_EVAL_N
-    from facegan.models.presets import preset_names
+    from facegan.models.presets import DEFAULT_PRESET, preset_names
 
     p = subparsers.add_parser(
         "sweep",
         help="train every combination of a hyperparameter grid, then compare the runs",
         description="Train every combination of --grid as an ordinary run in SWEEP/<settings>/ (same preset, "
-        "data and seed), then write SWEEP/compare.md, .csv and .html. Seed 004's study: --grid beta1=0.2,0.5 "
-        "slope=0.06,0.2 batch=32,128 lr=1e-4,2e-4. Runs already in SWEEP are kept, so a stopped sweep continues.",
+        "data and seed), then write SWEEP/compare.md, .csv and .html. Seed 004's study: --model dcgan --grid "
+        "beta1=0.2,0.5 slope=0.06,0.2 batch=32,128 lr=1e-4,2e-4. Runs already in SWEEP are kept, so a stopped "
+        "sweep continues.",
     )
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--out", required=True, help="sweep directory (one run directory per combination)")
@@ -24,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "value's items are separated by / (widths=256/128/64/32,128/64/32/16)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="fixed",
                    help="settings shared by every run (e.g. model.ngf=32 train.log_every=5)")
-    p.add_argument("--model", default="dcgan", choices=preset_names(), help="model preset (default dcgan)")
+    p.add_argument("--model", default=DEFAULT_PRESET, choices=preset_names(),
+                   help=f"model preset (default {DEFAULT_PRESET}, as for train)")
     p.add_argument("--budget-minutes", type=float, metavar="M", help="training time of each run, in minutes")
     p.add_argument("--steps", type=int, help="steps of each run (with --budget-minutes: whichever ends first)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process (default 1)")

@@ -30,6 +30,7 @@ from typing import Any
 
 from facegan.config import BUDGET_ONLY_STEPS, RunConfig
 from facegan.errors import FaceganError
+from facegan.models.presets import DEFAULT_PRESET
 from facegan.run.checkpoint import list_checkpoints
 from facegan.run.layout import config_path
 from facegan.utils.atomic import atomic_write_text
@@ -174,7 +175,7 @@ def _merge(*sources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def plan_sweep(
-    grid: dict[str, list[str]], data: str | Path, preset: str = "dcgan",
+    grid: dict[str, list[str]], data: str | Path, preset: str = DEFAULT_PRESET,
     fixed: dict[str, dict[str, Any]] | None = None, budget_minutes: float | None = None, steps: int | None = None,
 ) -> list[PlannedRun]:
     """The configs of every combination, all checked before any training starts."""
@@ -282,7 +283,7 @@ def run_sweep(
 
 
 def sweep(
-    grid_items: Sequence[str], data: str | Path, out_dir: str | Path, train: Trainer, preset: str = "dcgan",
+    grid_items: Sequence[str], data: str | Path, out_dir: str | Path, train: Trainer, preset: str = DEFAULT_PRESET,
     fixed_items: Sequence[str] = (), budget_minutes: float | None = None, steps: int | None = None, jobs: int = 1,
     eval_n: int = DEFAULT_EVAL_N, eval_metrics: str = DEFAULT_EVAL_METRICS,
 ) -> SweepResult:

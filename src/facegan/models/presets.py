@@ -15,7 +15,7 @@ from facegan.models import FAMILIES, complete_config
 Overrides = dict[str, dict[str, Any]]
 
 # `--model` when none is given (and `build_config`'s default).
-DEFAULT_PRESET = "dcgan"
+DEFAULT_PRESET = "dcgan-lite"
 
 
 def all_presets() -> dict[str, Overrides]:

@@ -1,6 +1,7 @@
 # facegan: `make demo` (set-up + train on the built-in faces) and `make test` (set-up + tests).
 # The demo installs only facegan's core; `make test` adds the extras the tests use (EXTRAS, default dev: dlib,
-# ONNX, Playwright, schemathesis, TensorBoard). One stamp per set, so `make demo` then `make test` adds just the rest.
+# ONNX, Playwright, schemathesis, TensorBoard, and Jupyter's kernel and nbclient for the notebook test). One stamp
+# per set, so `make demo` then `make test` adds just the rest.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -78,6 +79,60 @@ def test_the_docs_example_runs(trained_run: Path, tmp_path: Path, monkeypatch: p
     assert namespace["result"].pixel_mse < 0.05
     assert namespace["to_photo"].shape == (8, 32, 32, 3)
     # The second block reads the exported file with onnxruntime alone.
-    reader = _python_blocks(DOCS.read_text())[1].replace("(8, 100)", "(8, 16)")
+    reader = next(b for b in _python_blocks(DOCS.read_text()) if "onnxruntime" in b).replace("(8, 100)", "(8, 16)")
     exec(compile(reader, str(DOCS), "exec"), namespace)
     assert namespace["faces"].shape == (8, 3, 32, 32)
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+def test_a_notebook_shows_the_model_its_faces_and_its_plots(trained_run: Path) -> None:
+    gan = facegan.load(trained_run)
+    shown = gan.show(6, seed=4, nrow=3)
+    np.testing.assert_array_equal(np.asarray(shown), gan.sample(6, seed=4))
+    assert _png_size(shown._repr_png_()) == (5 * (3 * 34 + 2), 5 * (2 * 34 + 2))  # enlarged to be seen
+    assert _png_size(gan._repr_png_()) == (2 * (8 * 34 + 2), 2 * (4 * 34 + 2))  # 32 faces of seed 0
+    assert "<img src=\"data:image/png;base64," in gan._repr_html_() and "FaceGAN(dcgan" in gan._repr_html_()
+    strip = facegan.grid(gan.interpolate(0, 1, steps=5), nrow=5)
+    assert len(strip) == 5 and _png_size(strip._repr_png_())[0] >= 512
+    for kind in ("losses", "losses-log", "scores", "speed"):
+        assert _png_size(gan.plot(kind)._repr_png_())[0] > 300, kind
+    with pytest.raises(FaceganError, match="unknown plot 'loss'; choose from losses"):
+        gan.plot("loss")
+    with pytest.raises(FaceganError, match="faces must be uint8"):
+        facegan.grid(np.zeros((2, 8, 8, 3), np.float32))
+
+
+@pytest.mark.slow
+def test_evaluate_from_python_writes_the_run_evaluation(trained_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    result = facegan.load(run).evaluate(n=64, metrics="swd", progress=False)
+    assert set(result["results"]) == {"swd_64"} and (run / "eval" / "00000040.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_docs_training_and_model_folder_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = _python_blocks(DOCS.read_text())
+    training = next(b for b in blocks if "facegan.train(" in b)
+    tiny = {'n=5000)': 'n=48, progress=False)',
+            'minutes=2, ngf=48, ndf=48, batch_size=64)': 'steps=2, nz=16, ngf=8, ndf=8, batch_size=16, '
+                                                          'device="cpu", progress=False, report=False)'}
+    for real, small in tiny.items():
+        assert real in training
+        training = training.replace(real, small)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(training, str(DOCS), "exec"), namespace)
+    assert namespace["gan"].step == 2 and (tmp_path / "faces32-model" / "model.safetensors").is_file()
+    trained = namespace["gan"]
+    folder = next(b for b in blocks if "load_file(" in b)
+    exec(compile(folder, str(DOCS), "exec"), namespace)
+    np.testing.assert_array_equal(namespace["faces"], trained.sample(16, seed=7))  # the folder's G is the run's
+    assert set(namespace["state"]) == set(trained.generator.netG.state_dict())

@@ -7,6 +7,7 @@ be resumed and a checkpoint loaded with no other file. Configs written by older 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import platform
 import typing
@@ -192,6 +193,22 @@ def _field(section: str, name: str) -> dataclasses.Field:
     return next(f for f in dataclasses.fields(cls) if f.name == name)
 
 
+@functools.cache
+def _section_types(section: str) -> dict[str, Any]:
+    return typing.get_type_hints(typing.get_type_hints(RunConfig)[section])
+
+
+# What a field of each scalar type takes (an int where a float is wanted; never a bool for a number).
+_ACCEPTS = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
+
+
+def _wrong_type(value: Any, kind: Any) -> bool:
+    accepts = _ACCEPTS.get(kind)
+    if accepts is None:
+        return False
+    return not isinstance(value, accepts) or (kind is not bool and isinstance(value, bool))
+
+
 def field_flag(section: str, name: str) -> str:
     """The `facegan train` option that sets `section.name` (its --NAME unless the field names another)."""
     return _field(section, name).metadata.get("flag") or "--" + name.replace("_", "-")
@@ -208,6 +225,9 @@ def check_value(section: str, name: str, value: Any) -> None:
     """Raise FaceganError, naming the field and its option, unless `value` obeys `section.name`'s rules."""
     meta = _field(section, name).metadata
     where = f"{section}.{name} ({field_flag(section, name)})"
+    kind = _section_types(section)[name]
+    if _wrong_type(value, kind):
+        raise FaceganError(f"{where} must be a{'n' * (kind is int)} {kind.__name__}, not {value!r}")
     if meta.get("choices") and value not in meta["choices"]:
         raise FaceganError(f"{where} must be one of {', '.join(meta['choices'])}, not {value!r}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):

@@ -42,3 +42,16 @@ def test_every_flag_sets_a_config_field() -> None:
     fields = {f.name for cls in SECTIONS for f in dataclasses.fields(cls)}
     targets = fields | set(RENAMED.values()) | CLI_ONLY
     assert sorted(_train_dests() - targets) == []
+
+
+def test_every_flag_is_a_library_option_or_a_parameter_of_facegan_train() -> None:
+    """facegan.training.options takes every flag by its name, so `facegan.train(**options)` and the CLI cannot
+    drift apart; the rest are facegan.train's own parameters (data, out, resume, model, report, progress, ...)."""
+    import inspect
+
+    from facegan.api.training import train
+    from facegan.training.options import OPTIONS
+
+    own = {"data", "out", "resume", "model", "report_every", "eval_every", "eval_n"}
+    assert own <= set(inspect.signature(train).parameters)
+    assert set(OPTIONS) == _train_dests() - own - {"show_config", "no_progress", "no_report"}

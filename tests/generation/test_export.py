@@ -138,7 +138,7 @@ def test_export_cli(trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["export", str(trained_run), "--format", "torchscript", "--out", str(out)]) == 0
     assert "matches PyTorch at batch sizes 1, 5" in capsys.readouterr().out
     assert main(["export", str(trained_run), "--out", str(tmp_path / "g.zip")]) == 2
-    assert "give --format onnx or torchscript" in capsys.readouterr().err
+    assert "give --format onnx, torchscript or hub" in capsys.readouterr().err
 
 
 def _untrained(preset: str, **model: object) -> LoadedGenerator:

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(and RUN/eval/<step>-memo.png), or compare two image sets with --real/--fake. Metrics: "
         f"{listing}. Default: every metric whose requirements are installed. See docs/metrics.md.",
     )
-    p.add_argument("model", nargs="?", metavar="RUN|CHECKPOINT", help="run directory or checkpoint file")
+    p.add_argument("model", nargs="?", metavar="RUN|CHECKPOINT|FOLDER",
+                   help="run directory, checkpoint file or model folder")
     p.add_argument("--real", metavar="DIR", help="real images: a prepared dataset or an image folder "
                    "(default for RUN: the run's training data)")
     p.add_argument("--fake", metavar="DIR", help="with --real and no RUN: the generated images to score")

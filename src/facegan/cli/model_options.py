@@ -1,4 +1,5 @@
-"""Options of `facegan train` for model variants, losses and stabilisers (parsed here, applied by the library)."""
+"""Options of `facegan train` for model variants, losses and stabilisers (parsed here; facegan.training.options
+turns them into the config)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 from typing import Any
 
 from facegan.cli.defaults import default_text
-from facegan.config import BUDGET_ONLY_STEPS, choices_of
+from facegan.config import choices_of
 from facegan.errors import FaceganError
 
 
@@ -105,31 +106,3 @@ def family_option_values(args: argparse.Namespace, family: str) -> dict[str, Any
             raise FaceganError(f"{flag} is an option of the {' and '.join(families)} model, not {family}")
         values[spec.name] = parse_option(spec, text, flag)
     return values or None
-
-
-def model_overrides(args: argparse.Namespace, family: str | None = None) -> dict[str, dict[str, Any]]:
-    """Config sections from the model-variant, stabiliser and family options (None = keep the preset's value);
-    `family`: whose options may be given (default: the --model preset's). The values are checked with the config."""
-    from facegan.models.presets import DEFAULT_PRESET, all_presets
-    from facegan.training.optim import TTUR_LR_D, TTUR_LR_G
-
-    family = family or all_presets()[args.model or DEFAULT_PRESET]["model"]["family"]
-    optim: dict[str, Any] = {"name": args.optimizer, "grad_clip_value": args.grad_clip_value}
-    if args.ttur:
-        optim["lr_g"] = args.lr_g or args.lr or TTUR_LR_G
-        optim["lr_d"] = args.lr_d or args.lr or TTUR_LR_D
-    budget = args.time_budget_minutes
-    # A budget with no --steps/--epochs is the run's length on its own (not a cap on the default 5 epochs).
-    length = {"steps": BUDGET_ONLY_STEPS} if budget is not None and args.steps is None and args.epochs is None else {}
-    return {
-        "model": {"leaky_slope": args.leaky_slope, "d_norm": args.d_norm, "minibatch_std": args.minibatch_std,
-                  "spectral_norm": args.spectral_norm, "options": family_option_values(args, family)},
-        "optim": optim,
-        "train": {"n_critic": args.n_critic, "gp_weight": args.gp_weight, "label_smoothing": args.label_smoothing,
-                  "label_noise": args.label_noise, "instance_noise": args.instance_noise,
-                  "instance_noise_steps": args.instance_noise_steps, "r1_gamma": args.r1_gamma,
-                  "penalty_every": args.penalty_every,
-                  "feature_matching": args.feature_matching, "ema_decay": args.ema, "diffaugment": args.diffaugment,
-                  "time_budget_s": budget * 60.0 if budget is not None else None, **length},
-        "schedule": {"ramp_kimg": args.ramp_kimg},
-    }

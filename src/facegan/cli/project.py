@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "projection.json (losses, settings).",
         epilog="Example: facegan project runs/faces me.jpg --steps 500 --out projected/",
     )
-    p.add_argument("model", metavar="RUN|CHECKPOINT", help="run directory or checkpoint file")
+    p.add_argument("model", metavar="RUN|CHECKPOINT|FOLDER",
+                   help="run directory, checkpoint file or model folder (a model folder holds no D: the pixel "
+                   "loss only)")
     p.add_argument("photo", help="image file of a face (any format Pillow reads)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created)")
     p.add_argument("--steps", type=int, default=300, help="Adam steps per restart (default 300)")

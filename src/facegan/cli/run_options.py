@@ -1,13 +1,12 @@
-"""The train command's options for training health, TensorBoard and conditional models (parsing only)."""
+"""The train command's options for training health, TensorBoard and conditional models (parsing only;
+facegan.training.options turns them into the config)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from facegan.cli.defaults import default_text
 from facegan.config import choices_of
-from facegan.errors import FaceganError
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -26,22 +25,3 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tensorboard", action="store_true", default=None,
                    help="also write the metrics and fixed-noise grids to RUN/tb/ for TensorBoard "
                    "(needs the tensorboard extra)")
-
-
-def _train_values(args: argparse.Namespace) -> dict[str, Any]:
-    if args.tensorboard:
-        from facegan.training.tensorboard import require_tensorboard
-
-        require_tensorboard()  # before the run directory exists
-    return {"health_every": args.health_every, "on_nan": args.on_nan, "max_rollbacks": args.max_rollbacks,
-            "tensorboard": args.tensorboard}
-
-
-def run_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Config sections from these options for a new run (None = keep the default)."""
-    condition = None
-    if args.condition is not None:
-        condition = [name.strip() for name in args.condition.split(",") if name.strip()]
-        if not condition:
-            raise FaceganError("--condition wants label names separated by commas, e.g. smiling,eyeglasses")
-    return {"model": {"condition": condition}, "train": _train_values(args)}

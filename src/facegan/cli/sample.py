@@ -1,4 +1,4 @@
-"""`facegan sample RUN|CHECKPOINT [--out faces.png|DIR/]`: generate faces from a trained model."""
+"""`facegan sample RUN|CHECKPOINT|FOLDER [--out faces.png|DIR/]`: generate faces from a trained model."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate faces with a trained generator. The same --seed gives the same faces. "
         "Needs nothing but the checkpoint file (a run directory means its newest checkpoint).",
     )
-    p.add_argument("model", metavar="RUN|CHECKPOINT", help="run directory or checkpoint file")
+    p.add_argument("model", metavar="RUN|CHECKPOINT|FOLDER",
+                   help="run directory, checkpoint file or model folder (facegan export --format hub)")
     p.add_argument("--out", help="a .png file for one grid, or a folder for one PNG per face (default: "
-                   "RUN/samples/sample-seed<S>.png for a run directory; for a checkpoint file NAME.pt, "
-                   "NAME-sample-seed<S>.png beside it; with --walk, --interpolate or --vary NAME the same places "
-                   "with walk-seed<S>.gif, interpolate-seed<S>.png or vary-NAME-seed<S>.png)")
+                   "RUN/samples/sample-seed<S>.png for a run directory; for a checkpoint file NAME.pt or a model "
+                   "folder NAME, NAME-sample-seed<S>.png beside it; with --walk, --interpolate or --vary NAME the "
+                   "same places with walk-seed<S>.gif, interpolate-seed<S>.png or vary-NAME-seed<S>.png)")
     p.add_argument("--n", type=int, default=64, help="number of faces (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     p.add_argument("--truncation", type=float, default=1.0, help="scale latents toward the mean, 0-1 (default 1)")

@@ -1,4 +1,4 @@
-"""`facegan serve RUN|CHECKPOINT`: a local web page and HTTP API over a trained generator."""
+"""`facegan serve RUN|CHECKPOINT|FOLDER`: a local web page and HTTP API over a trained generator."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "interpolate and download faces, and an HTTP API (documented at /docs) to do the same from a program. "
         "Listens on 127.0.0.1 only unless --host says otherwise.",
     )
-    p.add_argument("model", metavar="RUN|CHECKPOINT", help="run directory (its newest checkpoint) or checkpoint file")
+    p.add_argument("model", metavar="RUN|CHECKPOINT|FOLDER", help="run directory (its newest checkpoint), "
+                   "checkpoint file or model folder (facegan export --format hub)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from facegan.cli.defaults import default_text
-from facegan.cli.model_options import add_model_options, model_overrides
-from facegan.cli.run_options import add_run_options, run_overrides
-from facegan.config import RunConfig, choices_of, merge_sections
+from facegan.cli.model_options import add_model_options, family_option_values
+from facegan.cli.run_options import add_run_options
+from facegan.config import RunConfig, choices_of
 from facegan.errors import FaceganError
 
 
@@ -95,69 +96,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
+def options_from_args(args: argparse.Namespace, family: str) -> dict[str, Any]:
+    """The run options the user gave, by name (facegan.training.options), the family options parsed from their
+    flags (a flag of another family is refused here, by the flag's name)."""
+    from facegan.training.options import OPTIONS
+
+    options = {name: getattr(args, name, None) for name in OPTIONS}
+    options.update(family_option_values(args, family) or {})
+    return options
+
+
 def overrides_from_args(args: argparse.Namespace, family: str | None = None) -> dict[str, dict[str, object]]:
     """Config sections from the options the user gave (None = keep the preset's, or the resumed run's, value);
     `family`: the model family whose options may be given (default: the --model preset's)."""
-    lr = args.lr
-    base = {
-        "data": {"flip": args.flip},
-        "model": {"nz": args.nz, "ngf": args.ngf, "ndf": args.ndf, "latent": args.latent},
-        "optim": {"lr_g": args.lr_g or lr, "lr_d": args.lr_d or lr, "beta1": args.beta1, "beta2": args.beta2},
-        "train": {
-            "batch_size": args.batch_size, "steps": args.steps, "epochs": args.epochs, "loss": args.loss,
-            "seed": args.seed, "device": args.device, "log_every": args.log_every,
-            "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
-            "keep_checkpoints": args.keep, "precision": args.precision, "channels_last": args.channels_last,
-            "compile": args.compile, "sync_bn": args.sync_bn,
-        },
-    }
-    return merge_sections(merge_sections(base, model_overrides(args, family)), run_overrides(args))
+    from facegan.training.options import overrides_from_options, preset_family
 
-
-def _hooks(args: argparse.Namespace) -> list:
-    hooks = []
-    if args.eval_every is not None:  # before the report hook, so a report shows the newest evaluation
-        from facegan.metrics.during_training import EvalDuringTraining
-
-        hooks.append(EvalDuringTraining(args.eval_every, args.eval_n))
-    if args.report_every is not None:
-        from facegan.report import report_hook
-
-        hooks.append(report_hook(args.report_every))
-    return hooks
+    family = family or preset_family(args.model)
+    return overrides_from_options(options_from_args(args, family), family)
 
 
 def resumed_config(args: argparse.Namespace) -> RunConfig:
     """The resumed run's config with the options given applied (facegan.training.loop refuses a recipe change)."""
-    from facegan.training.configure import preset_differences, resume_config, with_overrides
+    from facegan.run.checkpoint import load_checkpoint
+    from facegan.training.options import resumed_run_config
 
     if args.data or args.out:
         raise FaceganError("--resume RUN takes its data and output from the run; drop --data/--out")
-    config = resume_config(args.resume, steps=args.steps, epochs=args.epochs)
-    if args.model is not None and (differ := preset_differences(config, args.model)):
-        what = (f"it is a {config.model.family} run" if "model.family" in differ
-                else f"{', '.join(differ)} differ")
-        raise FaceganError(f"--model {args.model} is not the model of {args.resume} ({what}); resume without --model")
-    overrides = overrides_from_args(args, family=config.model.family)
-    for name in ("steps", "epochs"):  # the length: resume_config set it
-        overrides["train"].pop(name, None)
-    return with_overrides(config, overrides)
+    family = load_checkpoint(args.resume)["config"].model.family
+    return resumed_run_config(args.resume, args.model, options_from_args(args, family))
 
 
 def new_config(args: argparse.Namespace) -> RunConfig:
     """The config of a new run: the preset, the options given, the dataset's size (without --data: the preset's)."""
-    from facegan.models.presets import DEFAULT_PRESET, build_config
-    from facegan.training.configure import config_for_data
+    from facegan.training.options import new_run_config, preset_family
 
-    preset = args.model or DEFAULT_PRESET
-    if args.data is None:
-        return build_config(preset, overrides_from_args(args))
-    return config_for_data(preset, args.data, overrides_from_args(args))
+    return new_run_config(args.data, args.model, options_from_args(args, preset_family(args.model)))
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Start or resume training (or, with --show-config, print the config); exit 0 when finished, 130 when
     stopped by a signal."""
+    from facegan.api.training import training_hooks
     from facegan.training.loop import train
 
     if args.show_config:
@@ -172,7 +151,7 @@ def run_train(args: argparse.Namespace) -> int:
             resume_changes(load_checkpoint(args.resume)["config"], config)
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    hooks = _hooks(args)
+    hooks = training_hooks(args.eval_every, args.eval_n, args.report_every)
     if args.resume:
         result = train(resumed_config(args), args.resume, resume=True, hooks=hooks, show_progress=not args.no_progress)
     else:

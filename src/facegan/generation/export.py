@@ -1,4 +1,5 @@
-"""Export the generator to ONNX or TorchScript with a dynamic batch size, and check the file against PyTorch.
+"""Export the generator to ONNX or TorchScript with a dynamic batch size, and check the file against PyTorch
+(or, format `hub`, to a model folder in the Hugging Face Hub's layout: facegan.generation.hub_export).
 
 The exported graph maps `z` (batch×nz float32) to `images` (batch×C×H×W float32 in [−1, 1]); the run's
 config, step and checkpoint travel inside the file (ONNX `metadata_props`, TorchScript extra file), so an
@@ -36,7 +37,7 @@ from facegan.utils.atomic import atomic_write_bytes
 
 log = logging.getLogger("facegan.export")
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "hub")
 SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript", ".torchscript": "torchscript"}
 # Largest |exported − PyTorch| allowed on images in [−1, 1]. One uint8 level is 2/255 ≈ 7.8e-3, so 1e-4 keeps
 # every exported face within one level of PyTorch's; fp32 reorderings in ONNX Runtime give ~1e-7 here.
@@ -63,14 +64,19 @@ class ExportResult:
 
 
 def format_for(out: str | Path, fmt: str | None) -> str:
-    """The export format: the one asked for, else the one the file name's suffix implies."""
+    """The export format: the one asked for, else the one the file name's suffix implies (none: a hub folder)."""
     if fmt is None:
-        fmt = SUFFIXES.get(Path(out).suffix.lower())
+        suffix = Path(out).suffix.lower()
+        fmt = SUFFIXES.get(suffix) or (None if suffix else "hub")
         if fmt is None:
-            raise FaceganError(f"cannot tell the format from {out}; give --format {' or '.join(FORMATS)}")
+            raise FaceganError(f"cannot tell the format from {out}; give --format {_choices()}")
     if fmt not in FORMATS:
-        raise FaceganError(f"unknown export format {fmt!r}; choose {' or '.join(FORMATS)}")
+        raise FaceganError(f"unknown export format {fmt!r}; choose {_choices()}")
     return fmt
+
+
+def _choices() -> str:
+    return f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}"
 
 
 def export_meta(gen: LoadedGenerator) -> dict[str, Any]:
@@ -180,6 +186,8 @@ class ExportedGenerator:
                 raise FaceganError(f"{path} does not exist")
             data = Path(path).read_bytes()
         self.format = format_for(path or "x.onnx", fmt)
+        if self.format == "hub":
+            raise FaceganError(f"{path} is a model folder: load it with facegan.load, not as an exported file")
         if self.format == "onnx":
             try:
                 import onnxruntime as ort
@@ -254,10 +262,17 @@ def compare_with_torch(gen: LoadedGenerator, exported: ExportedGenerator,
 
 def export_generator(
     model: str | Path | LoadedGenerator, out: str | Path, fmt: str | None = None, opset: int = OPSET,
-    tolerance: float = TOLERANCE,
-) -> ExportResult:
-    """Export G of a run/checkpoint to `out` (onnx or torchscript), run it back and compare with PyTorch."""
+    tolerance: float = TOLERANCE, license: str | None = None,
+) -> Any:
+    """Export G of a run/checkpoint/model folder to `out` (onnx or torchscript), run it back and compare with
+    PyTorch: an `ExportResult`. Format hub: a model folder with `license` in its card, a `ModelFolderExport`."""
     fmt = format_for(out, fmt)
+    if fmt == "hub":
+        from facegan.generation.hub_export import export_model_folder
+
+        return export_model_folder(model, out, license=license)
+    if license is not None:
+        raise FaceganError("a licence goes into a hub model folder's card; ONNX and TorchScript files have none")
     started = time.perf_counter()
     gen = model if isinstance(model, LoadedGenerator) else load_generator(model, device="cpu")
     if gen.device.type != "cpu":

@@ -34,6 +34,7 @@ from PIL import Image
 from torch import nn
 
 from facegan.errors import FaceganError
+from facegan.generation.model_folder import is_model_folder
 from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.models import build_models
 from facegan.models.latents import seeded_latents, slerp
@@ -101,7 +102,10 @@ def prepare_photo(photo: Photo, resolution: int, channels: int, crop: str = "cen
 
 
 def load_discriminator(checkpoint: str | Path, device: torch.device) -> nn.Module | None:
-    """D of a checkpoint in eval mode without gradients, or None when the checkpoint has no usable D."""
+    """D of a checkpoint in eval mode without gradients, or None when the checkpoint has no usable D (a model
+    folder holds G only)."""
+    if is_model_folder(checkpoint):
+        return None
     ckpt = load_checkpoint(checkpoint)
     if "D" not in ckpt:
         return None

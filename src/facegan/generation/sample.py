@@ -14,6 +14,7 @@ from torch import nn
 from facegan.config import RunConfig
 from facegan.errors import FaceganError
 from facegan.generation.attributes import describe_condition, labels_for
+from facegan.generation.model_folder import folder_of, is_model_folder, read_model_folder
 from facegan.models import build_generator
 from facegan.models.latents import seeded_latents
 from facegan.run.checkpoint import load_checkpoint
@@ -45,6 +46,8 @@ class LoadedGenerator:
     checkpoint: str
     device: torch.device
     images_seen: int = 0  # real images D had seen at the checkpoint
+    weights: str = "G"  # which weights G holds: "G_ema" (the run's EMA copy) or "G"
+    elapsed_s: float | None = None  # training time up to the checkpoint, when recorded
 
     def latents(self, n: int, seed: int, truncation: float = 1.0) -> torch.Tensor:
         """The seeded latents (the same on every machine), scaled toward the mean by `truncation`."""
@@ -82,32 +85,34 @@ class LoadedGenerator:
 
 
 def load_generator(path: str | Path, device: str = "cpu") -> LoadedGenerator:
-    """G from a checkpoint file or a run directory, with nothing else needed."""
-    ckpt = load_checkpoint(path)
+    """G from a checkpoint file, a run directory (its newest checkpoint) or a model folder
+    (facegan.generation.model_folder), with nothing else needed."""
+    ckpt = read_model_folder(path) if is_model_folder(path) else load_checkpoint(path)
     config: RunConfig = ckpt["config"]
     netG = build_generator(config.model)  # the family's G, wrapped to take labels for a conditional model
+    weights = ckpt.get("weights") or ("G_ema" if ckpt.get("G_ema") else "G")
     try:
-        netG.load_state_dict(_generator_weights(ckpt))
+        netG.load_state_dict(ckpt[weights])
     except RuntimeError as exc:
         raise FaceganError(f"{ckpt['path']}: weights do not fit the model its config describes ({exc})") from None
     target = resolve_device(device)
     netG.to(target).eval().requires_grad_(False)
     step = int(ckpt["step"])
     seen = int(ckpt.get("images_seen", images_seen(step, config.train.batch_size)))  # 0.1.0 checkpoints: derived
+    elapsed = ckpt.get("elapsed_s")
     return LoadedGenerator(netG=netG, config=config, step=step, checkpoint=ckpt["path"], device=target,
-                           images_seen=seen)
-
-
-def _generator_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The weights used for sampling: G's EMA copy when the run kept one, else G."""
-    return ckpt.get("G_ema") or ckpt["G"]
+                           images_seen=seen, weights=weights,
+                           elapsed_s=float(elapsed) if isinstance(elapsed, (int, float)) else None)
 
 
 def default_out(model: str | Path, seed: int, kind: str = "sample", suffix: str = ".png") -> Path:
     """Where `facegan sample` writes when given no --out: RUN/samples/<kind>-seed<S><suffix> for a run
-    directory, <name>-<kind>-seed<S><suffix> beside a checkpoint file <name>.pt."""
+    directory, <name>-<kind>-seed<S><suffix> beside a checkpoint file <name>.pt or a model folder <name>."""
     model = Path(model)
     name = f"{kind}-seed{seed}{suffix}"
+    if is_model_folder(model):  # a model folder stays as published
+        folder = folder_of(model)
+        return folder.with_name(f"{folder.name}-{name}")
     return model / "samples" / name if model.is_dir() else model.with_name(f"{model.stem}-{name}")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from facegan.config import RunConfig, current_versions
+from facegan.config import BUDGET_ONLY_STEPS, RunConfig, current_versions
 from facegan.data.dataset import BatchIterator, PreparedDataset
 from facegan.errors import FaceganError
 from facegan.models import build_models, get_family
@@ -185,7 +185,8 @@ def _train(
 
     health = HealthMonitor(run)  # NaN/inf, D saturation and collapse checks (facegan.training.health)
     hooks = tensorboard.with_hook(hooks, config, run_dir)  # + the TensorBoard writer with train.tensorboard
-    bar = progress_bar(total, "train", initial=run.step, unit="step", enabled=show_progress and env.is_main)
+    bar = progress_bar(total if total < BUDGET_ONLY_STEPS else None,  # a time budget alone: a count, no total
+                       "train", initial=run.step, unit="step", enabled=show_progress and env.is_main)
     stopping = distributed.StopAgreement(env, device, cadence.log_every)
     started = time.perf_counter() - run.elapsed_s
 

@@ -1,12 +1,16 @@
-"""The Python API: `facegan.load(RUN_OR_CHECKPOINT)` → a `FaceGAN` that samples, interpolates, walks,
-projects photos, saves grids and animations, and exports itself. See docs/api.md.
+"""A trained model in Python: `facegan.load(RUN | CHECKPOINT | MODEL_FOLDER)` → a `FaceGAN` that samples,
+interpolates, walks, projects photos, evaluates, saves grids and animations, exports itself, and shows its faces
+and its run's plots in a notebook. See docs/api.md.
 
 Images come back as uint8 numpy arrays N×H×W×C (C = 1 or 3), the format PIL, imageio and matplotlib take.
 Latents are float32 numpy arrays N×nz. Every random choice takes a seed, so the same call gives the same faces.
+`show`, `grid` and `plot` return objects a notebook draws inline (`_repr_png_`); a `FaceGAN` draws as its faces.
 """
 
 from __future__ import annotations
 
+import base64
+import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +22,13 @@ from facegan.config import RunConfig
 from facegan.errors import FaceganError
 from facegan.generation.sample import LoadedGenerator, load_generator
 from facegan.models.latents import slerp
+from facegan.run.layout import run_dir_of
+from facegan.utils.display import FaceGrid, Png
 from facegan.utils.images import make_grid, save_png
 
 Latent = int | np.ndarray | torch.Tensor  # a seed, or a latent (nz,) / (1, nz)
 Attr = Mapping[str, int] | str | None  # {"smiling": 1, "eyeglasses": 0} or "smiling=1,eyeglasses=0"
+REPR_FACES = 32  # faces a notebook shows for a FaceGAN (seed 0)
 
 
 class FaceGAN:
@@ -36,6 +43,16 @@ class FaceGAN:
         m = self.config.model
         return (f"FaceGAN({m.family}, {m.resolution} px × {m.channels} ch, nz={m.nz}, step {self.step}, "
                 f"{self.checkpoint})")
+
+    def _repr_png_(self) -> bytes:
+        """What a notebook shows for a `FaceGAN`: 32 faces of seed 0."""
+        return self.show(REPR_FACES, seed=0, nrow=8)._repr_png_()
+
+    def _repr_html_(self) -> str:
+        """The faces with the model's description under them (Jupyter prefers this to the bare picture)."""
+        data = base64.b64encode(self._repr_png_()).decode()
+        return (f'<figure style="margin:0"><img src="data:image/png;base64,{data}" alt="faces"/>'
+                f"<figcaption><code>{html.escape(repr(self))}</code></figcaption></figure>")
 
     # -- facts ---------------------------------------------------------------------------------------------
     @property
@@ -69,6 +86,11 @@ class FaceGAN:
         return self.config.model.nz
 
     @property
+    def run_dir(self) -> Path | None:
+        """The run directory the model comes from; None for a lone checkpoint file or a model folder."""
+        return run_dir_of(self.checkpoint)
+
+    @property
     def generator(self) -> LoadedGenerator:
         """The underlying `facegan.generation.sample.LoadedGenerator` (G is `.netG`, a torch module)."""
         return self._gen
@@ -93,6 +115,11 @@ class FaceGAN:
         model for attribute values (an unconditional model raises FaceganError rather than ignore it)."""
         _check_count(n)
         return self._images(self._gen.latents(n, seed, _check_truncation(truncation)), attr)
+
+    def show(self, n: int = 16, seed: int = 0, truncation: float = 1.0, attr: Attr = None,
+             nrow: int | None = None) -> FaceGrid:
+        """`sample(n, seed, truncation, attr)` as a `FaceGrid`, which a notebook shows as one picture."""
+        return FaceGrid(self.sample(n, seed, truncation, attr), nrow=nrow)
 
     def interpolate(self, start: Latent = 0, end: Latent = 1, steps: int = 8, attr: Attr = None) -> np.ndarray:
         """Faces along the spherical path from `start` to `end` (seeds or latents), both ends included,
@@ -127,6 +154,24 @@ class FaceGAN:
             self._netD, self._netD_loaded = load_discriminator(self.checkpoint, self._gen.device), True
         return project(self._gen, image, steps=steps, restarts=restarts, seed=seed, netD=self._netD, crop=crop)
 
+    # -- judging -------------------------------------------------------------------------------------------
+    def evaluate(self, n: int = 10_000, metrics: str | Sequence[str] | None = None, real: str | Path | None = None,
+                 seed: int = 0, progress: bool = True) -> dict[str, Any]:
+        """Score n faces against the training data (or `real`), as `facegan eval` does, and write
+        RUN/eval/<step>.json; returns the result (`["results"]`: the headline numbers, e.g. swd_10k)."""
+        from facegan.metrics.evaluation import evaluate
+
+        return evaluate(self._gen, n=n, metrics=metrics, real_dataset=real, seed=seed, show_progress=progress)
+
+    def plot(self, kind: str = "losses") -> Png:
+        """The training report's plot `kind` (losses, losses-log, scores or speed) of the model's run, drawn now
+        from its metrics.jsonl; a notebook shows it inline."""
+        from facegan.report.figures import plot_png
+
+        if self.run_dir is None:
+            raise FaceganError(f"{self.checkpoint} is not part of a run directory, so it has no training metrics")
+        return Png(plot_png(self.run_dir, kind), name=kind)
+
     # -- files ---------------------------------------------------------------------------------------------
     def save_grid(self, images: np.ndarray, path: str | Path, nrow: int | None = None) -> Path:
         """Write faces (uint8 n×H×W×C) as one grid PNG."""
@@ -144,11 +189,13 @@ class FaceGAN:
 
         return save_animation(list(enlarge(np.asarray(frames), size)), path, fps)
 
-    def export(self, path: str | Path, format: str | None = None) -> Any:
-        """Export G to ONNX or TorchScript (by `format` or the suffix), checked against PyTorch."""
+    def export(self, path: str | Path, format: str | None = None, license: str | None = None) -> Any:
+        """Export G, checked against this model: `format` hub (or a path without a suffix) writes a model folder
+        in the Hugging Face Hub's layout (model.safetensors, config.json, README.md model card with `license`,
+        samples.png); onnx or torchscript (or the suffix .onnx/.pt) one file."""
         from facegan.generation.export import export_generator
 
-        return export_generator(self._gen, path, format)
+        return export_generator(self._gen, path, format, license=license)
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _images(self, z: torch.Tensor, attr: Attr) -> np.ndarray:
@@ -177,6 +224,11 @@ class FaceGAN:
         return z
 
 
+def grid(images: np.ndarray | FaceGrid, nrow: int | None = None) -> FaceGrid:
+    """Faces (uint8 n×H×W×C, e.g. from `interpolate`) as a `FaceGrid` that a notebook shows; `nrow` per row."""
+    return FaceGrid(np.asarray(images), nrow=nrow)
+
+
 def _check_count(n: int) -> None:
     if not 1 <= n <= 100_000:
         raise FaceganError("n must be between 1 and 100000")
@@ -189,5 +241,6 @@ def _check_truncation(truncation: float) -> float:
 
 
 def load(path: str | Path, device: str = "cpu") -> FaceGAN:
-    """A run directory (its newest checkpoint) or a checkpoint file as a `FaceGAN`."""
+    """A run directory (its newest checkpoint), a checkpoint file or a model folder (`export(..., format="hub")`)
+    as a `FaceGAN`."""
     return FaceGAN(load_generator(path, device=device))

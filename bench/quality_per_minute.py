@@ -238,13 +238,15 @@ def prepare_faces(work: Path, n_train: int, n_heldout: int, resolution: int = 64
     return DataSet(f"faces{resolution}", folders["train"], folders["heldout"], resolution, faces=True)
 
 
-def prepare_fashion(work: Path, source: Path, n_heldout: int = 2000, resolution: int = 32) -> DataSet:
-    """Fashion-MNIST's 10k test file at 32 px grey, split: all but the last `n_heldout` train, those are held out."""
+def prepare_fashion(work: Path, source: Path, n_heldout: int = 2000, resolution: int = 32,
+                    name: str = "fashion") -> DataSet:
+    """Fashion-MNIST's 10k test file at 32 px grey, split: all but the last `n_heldout` train, those are held out
+    (`source` and `name`: another IDX file of grey images, prepared and split the same way)."""
     from facegan.data.dataset import PreparedDataset, write_dataset
     from facegan.data.decode import DecodeOptions
     from facegan.data.prepare import prepare_images
 
-    full = work / "data" / f"fashion{resolution}-t10k"
+    full = work / "data" / f"{name}{resolution}-all"
     if not (full / "meta.json").is_file():
         prepare_images(str(source), full, DecodeOptions(resolution=resolution, channels=1), workers=1,
                        show_progress=False)
@@ -256,13 +258,14 @@ def prepare_fashion(work: Path, source: Path, n_heldout: int = 2000, resolution:
     names = dataset.meta.get("label_names")
     folders = {}
     for role, part in (("train", slice(0, count - n_heldout)), ("heldout", slice(count - n_heldout, count))):
-        out = work / "data" / f"fashion{resolution}-{role}-{part.start}-{part.stop}"
+        out = work / "data" / f"{name}{resolution}-{role}-{part.start}-{part.stop}"
         if not (out / "meta.json").is_file():
             write_dataset(out, np.asarray(dataset.images[part]), source=f"{source}[{part.start}:{part.stop}]",
                           labels=None if labels is None else np.asarray(labels[part]), label_names=names)
         folders[role] = out
-    log.info("fashion%d: %d training and %d held-out images from %s", resolution, count - n_heldout, n_heldout, source)
-    return DataSet(f"fashion{resolution}", folders["train"], folders["heldout"], resolution, faces=False)
+    log.info("%s%d: %d training and %d held-out images from %s", name, resolution, count - n_heldout, n_heldout,
+             source)
+    return DataSet(f"{name}{resolution}", folders["train"], folders["heldout"], resolution, faces=False)
 
 
 # --- one run: train, then score ------------------------------------------------------------------------------

@@ -294,10 +294,10 @@ class RunConfig:
         return _from_dict(cls, migrate(data), "config")
 
     def save(self, path: str | Path) -> None:
-        """Write the config as JSON, atomically."""
+        """Write the config as JSON, atomically and durably (a run's config.json must survive a lost machine)."""
         from facegan.utils.atomic import atomic_write_text
 
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n", durable=True)
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:

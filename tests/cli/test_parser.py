@@ -76,7 +76,7 @@ def test_train_res_says_why_it_does_not_apply(capsys: pytest.CaptureFixture[str]
     [
         (["train", "--batchsize", "4"], "unrecognized option --batchsize: did you mean --batch-size?"),
         (["train", "--check", "4"], "options are not abbreviated; did you mean --checkpoint-every?"),
-        (["train", "--resu", "R"], "options are not abbreviated; did you mean --resume?"),
+        (["train", "--resu", "R"], "options are not abbreviated; did you mean --resume or --resume-if-exists?"),
         (["prepare", "src", "--out", "d", "--wor", "2"], "did you mean --workers?"),
         (["data", "info", "d", "--verif"], "facegan data info: error: unrecognized option --verif"),
         (["export", "run", "--out", "g.onnx", "--force"], "an option of facegan prepare, not of facegan export"),

@@ -21,8 +21,8 @@ NO_FLAG = {  # fields set another way
     "health_warmup", "condition_dropout",  # config.json or sweep --set only
     "ramp_fraction", "gamma", "ema_half_life", "aug_p",  # the schedule's ramps: the presets, config.json
 }
-CLI_ONLY = {"data", "out", "resume", "show_config", "lr", "ttur", "no_progress", "report_every", "no_report",
-            "eval_every", "eval_n", "func", "command", "verbose", "flip"}
+CLI_ONLY = {"data", "out", "resume", "resume_if_exists", "show_config", "lr", "ttur", "no_progress", "report_every",
+            "no_report", "eval_every", "eval_n", "func", "command", "verbose", "flip"}
 
 
 def _train_dests() -> set[str]:

@@ -15,14 +15,17 @@ from facegan.cli.main import build_parser, main
 from facegan.cli.model_options import family_option_specs
 from facegan.cli.train import overrides_from_args
 from facegan.config import BOOKKEEPING, RECIPE, RESUMABLE, RunConfig, flat_fields
+from facegan.data.dataset import write_dataset
 from facegan.models.presets import build_config, preset_names
+from facegan.run.checkpoint import load_checkpoint
 from facegan.run.layout import read_runtime
+from facegan.run.metrics_log import read_metrics
 from facegan.training.loop import train
-from factories import tiny_config
+from factories import blob_images, tiny_config
 
 # Options that are not part of the run's config: they shape this start only (where, hooks, output).
-THIS_START_ONLY = {"data", "out", "resume", "show_config", "no_progress", "report_every", "no_report", "eval_every",
-                   "eval_n", "func", "command", "verbose", "help"}
+THIS_START_ONLY = {"data", "out", "resume", "resume_if_exists", "show_config", "no_progress", "report_every",
+                   "no_report", "eval_every", "eval_n", "func", "command", "verbose", "help"}
 # A value to give each option in the walk below (the rest: an int 2, a float 0.3 or the first choice).
 SAMPLE = {"device": "cpu", "condition": "smiling", "diffaugment": "color", "model": "sngan", "ttur": True,
           "widths": "8,8", "blocks": "1,1", "resampling_filter": "1,1"}
@@ -199,3 +202,51 @@ def test_help_states_no_number_it_cannot_back() -> None:
                  and a.dest not in HELP_FIELDS and a.dest not in THIS_START_ONLY
                  and a.dest not in ("time_budget_minutes", "model") and not a.dest.startswith("family_option_")]
     assert unchecked == []
+
+
+TINY = ["--ngf", "8", "--ndf", "8", "--nz", "16", "--batch-size", "16", "--log-every", "2", "--sample-every", "3",
+        "--checkpoint-every", "3", "--device", "cpu", "--no-progress", "--no-report"]
+
+
+def test_resume_if_exists_starts_the_run_then_the_same_command_continues_it(tiny_dataset: Path, tmp_path: Path) -> None:
+    """torchrun's elastic pattern: one command line, rerun after a lost process, starts or continues the run."""
+    run = tmp_path / "run"
+    command = ["train", "--data", str(tiny_dataset), "--out", str(run), "--resume-if-exists", *TINY]
+    assert main([*command, "--steps", "4"]) == 0  # no run yet: started
+    assert main([*command, "--steps", "7"]) == 0  # a checkpoint: continued (here with a longer length)
+    assert [s["step"] for s in read_runtime(run)] == [0, 4]
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, 8))
+    assert load_checkpoint(run)["step"] == 7
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "8"], "--batch-size cannot change when resuming"),
+        (["--model", "r3gan"], "--model r3gan is not the model of"),
+        (["--data", "OTHER"], "trains on"),
+        (["--resume", "RUN"], "--resume-if-exists goes with --data DIR and --out RUN"),
+    ],
+)
+def test_resume_if_exists_refuses_another_recipe_or_data_in_one_sentence(
+    run: Path, tiny_dataset: Path, tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    write_dataset(other, blob_images(32, 32, 3, seed=1), source="test:blobs")
+    given = {"--data": str(tiny_dataset), "--out": str(run)}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        given[flag] = {"OTHER": str(other), "RUN": str(run)}.get(value, value)
+    before = (run / "config.json").read_text()
+    assert main(["train", "--resume-if-exists", *[x for kv in given.items() for x in kv], "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert (run / "config.json").read_text() == before  # nothing written
+
+
+def test_resume_if_exists_shows_the_config_it_would_continue_with(
+    run: Path, tiny_dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--data", str(tiny_dataset), "--out", str(run), "--resume-if-exists", "--steps", "9",
+                 "--show-config"]) == 0
+    shown = RunConfig.from_dict(json.loads(capsys.readouterr().out))
+    assert shown.train.steps == 9 and shown.train.batch_size == 16 and shown.data.path == str(tiny_dataset)

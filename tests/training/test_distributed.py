@@ -4,6 +4,7 @@ the same results per global batch as one process, and the CUDA set-up paths with
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -257,6 +258,14 @@ def test_env_from_torchrun_reads_rank_variables() -> None:
         distributed.env_from_torchrun({"RANK": "x"})
 
 
+def test_a_restartable_job_on_the_shared_store_is_told_how_to_avoid_its_stale_addresses() -> None:
+    elastic = {"TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_MAX_RESTARTS": "3"}
+    assert "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1" in distributed.shared_store_warning(elastic)
+    assert distributed.shared_store_warning({**elastic, "TORCHELASTIC_USE_AGENT_STORE": "False"}) is None
+    assert distributed.shared_store_warning({**elastic, "TORCHELASTIC_MAX_RESTARTS": "0"}) is None
+    assert distributed.shared_store_warning({}) is None
+
+
 def test_global_batch_splits_evenly_across_ranks() -> None:
     assert distributed.check_batch(128, DistEnv(0, 0, 4)) == 32
     assert distributed.check_batch(128, DistEnv()) == 128
@@ -288,6 +297,30 @@ def test_stop_agreement_one_process_follows_requests_at_once() -> None:
     assert not stopping.check(1, False)
     assert stopping.check(3, False, True)  # not only on multiples of `every`
     assert stopping.check(4, False) and stopping.agreed  # once agreed, it stays
+
+
+def test_agreement_interval_shrinks_when_steps_are_slow() -> None:
+    assert distributed.agreement_interval(0.01, every=10) == 10  # fast steps: at the log steps
+    assert distributed.agreement_interval(1.0, every=10, within_s=5.0) == 5
+    assert distributed.agreement_interval(30.0, every=10, within_s=5.0) == 1  # never fewer than every step
+    assert distributed.agreement_interval(0.0, every=10) == 10
+
+
+def test_stop_agreement_under_torchrun_agrees_at_once_then_within_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first step of a start agrees (and times the steps); then every `every` steps, or sooner when that many
+    steps take longer than STOP_AGREE_S: a SIGTERM is acted on within seconds, not within log_every slow steps."""
+    reduced: list[list[float]] = []
+    monkeypatch.setattr(distributed, "all_max", lambda values, device, env: reduced.append(values) or values)
+    now = [0.0]
+    stopping = distributed.StopAgreement(DistEnv(0, 0, 2), torch.device("cpu"), every=10, within_s=5.0,
+                                         clock=lambda: now[0])
+    assert not stopping.check(1, False) and stopping.next_step == 2 and len(reduced) == 1
+    now[0] = 2.0  # one step took 2 s: agree every 2 steps (on even steps)
+    assert not stopping.check(2, False) and stopping.next_step == 4
+    assert not stopping.check(3, True) and len(reduced) == 2  # between agreements: no collective
+    now[0] = 6.0  # still 2 s a step
+    assert stopping.check(4, True) and stopping.agreed and len(reduced) == 3
+    assert reduced[-1] == [1.0, -2.0]  # the request, and the interval (the smallest of the ranks' wins)
 
 
 def test_rank_device_maps_local_rank_to_its_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,6 +371,38 @@ def test_one_process_trains_without_a_process_group(tmp_path: Path) -> None:
     result = train(RunConfig.from_dict(_config(tmp_path / "d", steps=2)), tmp_path / "run", show_progress=False)
     assert (result.status, result.rank, result.step) == ("finished", 0, 2)
     assert not dist.is_initialized()
+
+
+def _start_worker(rank: int, world: int, init_file: str, root: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        distributed.check_same_start(4 * rank, "RUN", torch.device("cpu"), distributed.current_env())
+        outcome = "agreed"
+    except FaceganError as exc:
+        outcome = str(exc)
+    dist.destroy_process_group()
+    (Path(root) / f"rank{rank}.txt").write_text(outcome)
+
+
+@pytest.mark.slow
+def test_ranks_that_would_start_at_different_steps_refuse_together(tmp_path: Path) -> None:
+    """A machine whose RUN/ is not the shared one would find no checkpoint and train out of step: every rank says so."""
+    mp.spawn(_start_worker, args=(WORLD, str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD, join=True)
+    for rank in range(WORLD):
+        message = (tmp_path / f"rank{rank}.txt").read_text()
+        assert message.startswith("the processes of this job start at different steps (0 to 4)"), message
+        assert "filesystem they all share" in message
+
+
+def test_sigterm_is_a_preemption_notice_a_second_one_does_not_abort() -> None:
+    from facegan.training.loop import StopRequest
+
+    single = StopRequest()
+    single._handle(signal.SIGTERM, None)
+    single._handle(signal.SIGTERM, None)  # the same notice again (a scheduler signalling every process): no abort
+    assert single.requested
+    with pytest.raises(KeyboardInterrupt):
+        single._handle(signal.SIGINT, None)  # a person's Ctrl-C after it still aborts
 
 
 def test_under_torchrun_later_signals_only_repeat_the_stop_request() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ from PIL import Image
 from facegan.errors import FaceganError
 from facegan.losses import bce_d
 from facegan.models import build_models
-from facegan.run.checkpoint import list_checkpoints, load_checkpoint
+from facegan.run.checkpoint import list_checkpoints, load_checkpoint, load_newest_checkpoint
+from facegan.run.layout import read_runtime
+from facegan.run.metrics_log import read_metrics
 from facegan.run.state import TrainingRun
+from facegan.training.configure import resume_config
 from facegan.training.loop import train
 from facegan.training.optim import build_optimizers
 from factories import killed_while_writing, tiny_config
@@ -154,3 +158,81 @@ def test_resume_removes_the_temporary_files_a_killed_checkpoint_write_left(tiny_
     assert not left.exists()
     assert all(path.exists() for path in others)
     assert [p.name for p in list_checkpoints(run)] == ["step-00000003.pt", "step-00000006.pt"]
+
+
+def _lost_at(step: int) -> Callable[[TrainingRun], None]:
+    """A hook that ends the process's training at `step` as a lost machine would: no stop, no last checkpoint."""
+    def hook(run: TrainingRun) -> None:
+        if run.step == step:
+            raise RuntimeError("lost")
+    return hook
+
+
+def test_metrics_reach_the_disk_before_each_checkpoint(tiny_dataset: Path, tmp_path: Path) -> None:
+    """A checkpoint between two log flushes: a run resumed from it after a crash misses no metrics line."""
+    run = tmp_path / "run"
+    cfg = tiny_config(tiny_dataset, steps=10, log_every=4, checkpoint_every=3)
+    with pytest.raises(RuntimeError, match="lost"):
+        train(cfg, run, hooks=[_lost_at(7)], show_progress=False)  # steps 5 and 6 were not due to be logged yet
+    assert list_checkpoints(run)[-1].name == "step-00000006.pt"
+    train(resume_config(run, steps=10), run, resume=True, show_progress=False)
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, 11))
+
+
+def test_resume_skips_a_checkpoint_that_does_not_load(
+    tiny_dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A newest checkpoint a lost machine left unreadable: the run continues from the one before and sets it aside."""
+    run = tmp_path / "run"
+    train(tiny_config(tiny_dataset, steps=6), run, show_progress=False)
+    newest = run / "checkpoints" / "step-00000006.pt"
+    straight = load_checkpoint(newest)
+    newest.write_bytes(newest.read_bytes()[:100])  # as a write that never reached the disk leaves it
+    train(resume_config(run, steps=6), run, resume=True, show_progress=False)
+    assert "skipping step-00000006.pt" in caplog.text
+    assert [p.name for p in list_checkpoints(run)] == ["step-00000003.pt", "step-00000006.pt"]
+    assert (run / "checkpoints" / "step-00000006.pt.unreadable").exists()
+    again = load_checkpoint(run)
+    assert again["step"] == 6 and all(torch.equal(v, straight["G"][k]) for k, v in again["G"].items())
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, 7))
+
+
+def test_a_run_with_checkpoints_that_all_fail_to_load_is_not_started_again(tiny_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_config(tiny_dataset, steps=3), run, show_progress=False)
+    (run / "checkpoints" / "step-00000003.pt").write_bytes(b"")
+    with pytest.raises(FaceganError, match=r"no checkpoint in .* loads \(1 tried\)"):
+        load_newest_checkpoint(run)
+    with pytest.raises(FaceganError, match="holds checkpoints"):
+        train(tiny_config(tiny_dataset, steps=3), run, start_over=True, show_progress=False)
+
+
+def test_a_run_lost_before_its_first_checkpoint_starts_over(tiny_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="lost"):
+        train(tiny_config(tiny_dataset, steps=6, checkpoint_every=100), run, hooks=[_lost_at(5)], show_progress=False)
+    assert list_checkpoints(run) == [] and [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2, 3, 4]
+    with pytest.raises(FaceganError, match="already holds a run"):
+        train(tiny_config(tiny_dataset, steps=6), run, show_progress=False)
+    changed = tiny_config(tiny_dataset, steps=6, batch_size=8)
+    with pytest.raises(FaceganError, match="--batch-size cannot change"):
+        train(changed, run, start_over=True, show_progress=False)
+    with pytest.raises(FaceganError, match="trains on"):
+        train(tiny_config(tmp_path / "other-data", steps=6), run, start_over=True, show_progress=False)
+    result = train(tiny_config(tiny_dataset, steps=6), run, start_over=True, show_progress=False)
+    assert result.step == 6
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == list(range(1, 7))  # none counted twice
+    assert [s["step"] for s in read_runtime(run)] == [0, 0]
+
+
+def test_sigterm_twice_stops_with_a_checkpoint(tiny_dataset: Path, tmp_path: Path) -> None:
+    """A preemption notice that arrives twice (a scheduler signalling every process) stops once, cleanly."""
+    def preempt_at_step_4(run: TrainingRun) -> None:
+        if run.step == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    result = train(tiny_config(tiny_dataset, steps=50, checkpoint_every=100), tmp_path / "r",
+                   hooks=[preempt_at_step_4], show_progress=False)
+    assert result.status == "interrupted" and result.step in (4, 5)
+    assert load_checkpoint(tmp_path / "r")["step"] == result.step

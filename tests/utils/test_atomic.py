@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
-from facegan.utils.atomic import atomic_open, is_temp_name, remove_temp_files
+import pytest
+
+from facegan.utils.atomic import atomic_open, atomic_write_bytes, is_temp_name, remove_temp_files
 from factories import killed_while_writing
 
 
@@ -34,3 +37,21 @@ def test_remove_temp_files_takes_what_a_killed_writer_left_and_nothing_else(tmp_
     assert all((tmp_path / name).exists() for name in [*keep, ".dir.abcd1234.tmp", "sub/.y.abcd1234.tmp"])
     assert (tmp_path / ".link.abcd1234.tmp").is_symlink()
     assert remove_temp_files(tmp_path / "missing") == []
+
+
+def test_a_durable_write_reaches_the_disk_before_it_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsync of the file before the rename and of its folder after: a machine lost a moment later keeps it."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        mode = os.fstat(fd).st_mode
+        synced.append("folder" if stat.S_ISDIR(mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write_bytes(tmp_path / "plain.pt", b"x")
+    assert synced == []
+    atomic_write_bytes(tmp_path / "step-00000004.pt", b"weights", durable=True)
+    assert synced == ["file", "folder"]
+    assert (tmp_path / "step-00000004.pt").read_bytes() == b"weights"

@@ -23,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a GAN on a prepared dataset, or resume a run",
         description="Train a GAN on a prepared dataset (see `facegan prepare`). The run directory gets "
         "config.json, metrics.jsonl (one line per step), samples/ (fixed-noise 8×8 grids) and checkpoints/. "
-        "Ctrl-C or SIGTERM stops after the current step with a checkpoint; --resume continues exactly.",
+        "Ctrl-C or SIGTERM stops after the current step with a checkpoint; --resume continues exactly. Under "
+        "torchrun's elastic restarts, --resume-if-exists makes one command start and continue the run "
+        "(docs/long-runs.md).",
     )
     p.explain_absent("train takes the resolution and channels from the prepared dataset (set them with "
                      "facegan prepare SOURCE --out DIR --res N --channels C)",
@@ -35,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="continue the run in RUN from its newest checkpoint; options given with it change the "
                        "run's length, speed, output cadence, health checks and learning rates (runtime.json records "
                        "each change), and a change of its recipe (model, data, batch size, loss, ...) is refused")
+    where.add_argument("--resume-if-exists", action="store_true",
+                       help="with --data and --out: continue the run in --out from its newest loadable checkpoint "
+                       "as --resume would (the same data, the recipe unchanged), or start it when it has none; the "
+                       "one command torchrun --max-restarts reruns after a lost process (docs/long-runs.md)")
     where.add_argument("--model", choices=preset_names(),
                        help=f"model preset: a family's named settings (default {DEFAULT_PRESET}; docs/models.md). "
                        "Every other default below is the preset's: --show-config prints them")
@@ -115,15 +121,18 @@ def overrides_from_args(args: argparse.Namespace, family: str | None = None) -> 
     return overrides_from_options(options_from_args(args, family), family)
 
 
-def resumed_config(args: argparse.Namespace) -> RunConfig:
-    """The resumed run's config with the options given applied (facegan.training.loop refuses a recipe change)."""
-    from facegan.run.checkpoint import load_checkpoint
+def resumed_config(args: argparse.Namespace, run: str | None = None) -> RunConfig:
+    """The config of the run resumed (`run`, else --resume RUN) with the options given applied
+    (facegan.training.loop refuses a recipe change)."""
+    from facegan.run.checkpoint import resume_checkpoint
     from facegan.training.options import resumed_run_config
 
-    if args.data or args.out:
-        raise FaceganError("--resume RUN takes its data and output from the run; drop --data/--out")
-    family = load_checkpoint(args.resume)["config"].model.family
-    return resumed_run_config(args.resume, args.model, options_from_args(args, family))
+    if run is None:
+        if args.data or args.out:
+            raise FaceganError("--resume RUN takes its data and output from the run; drop --data/--out")
+        run = args.resume
+    family = resume_checkpoint(run)["config"].model.family
+    return resumed_run_config(run, args.model, options_from_args(args, family))
 
 
 def new_config(args: argparse.Namespace) -> RunConfig:
@@ -133,31 +142,50 @@ def new_config(args: argparse.Namespace) -> RunConfig:
     return new_run_config(args.data, args.model, options_from_args(args, preset_family(args.model)))
 
 
+def planned_run(args: argparse.Namespace) -> tuple[RunConfig, str | None, bool]:
+    """The config to train, its run directory, and whether it continues that run (--resume RUN, or
+    --resume-if-exists on an --out that holds a checkpoint) rather than starting it."""
+    if args.resume_if_exists:
+        from facegan.run.checkpoint import list_checkpoints
+        from facegan.training.configure import check_same_data
+
+        if args.resume or not args.data or not args.out:
+            raise FaceganError("--resume-if-exists goes with --data DIR and --out RUN (the command that starts the "
+                               "run), not with --resume RUN")
+        if not list_checkpoints(args.out):
+            return new_config(args), args.out, False
+        config = resumed_config(args, args.out)
+        check_same_data(config, args.data, args.out)
+        return config, args.out, True
+    if args.resume:
+        return resumed_config(args), args.resume, True
+    if not args.show_config and (not args.data or not args.out):
+        raise FaceganError("give --data DIR and --out RUN (or --resume RUN)")
+    return new_config(args), args.out, False
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Start or resume training (or, with --show-config, print the config); exit 0 when finished, 130 when
     stopped by a signal."""
     from facegan.api.training import training_hooks
     from facegan.training.loop import train
 
+    # first: a bad --eval-every is said before data is opened
+    hooks = [] if args.show_config else training_hooks(args.eval_every, args.eval_n, args.report_every)
+    config, run_dir, continuing = planned_run(args)
     if args.show_config:
         import json
 
-        from facegan.run.checkpoint import load_checkpoint
+        from facegan.run.checkpoint import resume_checkpoint
         from facegan.training.configure import check_config, resume_changes
 
-        config = resumed_config(args) if args.resume else new_config(args)
         check_config(config)
-        if args.resume:
-            resume_changes(load_checkpoint(args.resume)["config"], config)
+        if continuing:
+            resume_changes(resume_checkpoint(run_dir)["config"], config)
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    hooks = training_hooks(args.eval_every, args.eval_n, args.report_every)
-    if args.resume:
-        result = train(resumed_config(args), args.resume, resume=True, hooks=hooks, show_progress=not args.no_progress)
-    else:
-        if not args.data or not args.out:
-            raise FaceganError("give --data DIR and --out RUN (or --resume RUN)")
-        result = train(new_config(args), args.out, hooks=hooks, show_progress=not args.no_progress)
+    result = train(config, run_dir, resume=continuing, hooks=hooks, show_progress=not args.no_progress,
+                   start_over=args.resume_if_exists)
     if result.rank != 0:  # under torchrun, rank 0 reports for the job
         return 0 if result.status == "finished" else 130
     print(f"{result.status} at step {result.step}: samples in {result.run_dir / 'samples'}, "

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from facegan.utils.atomic import atomic_write_text
+from facegan.utils.atomic import atomic_write_text, fsync_file
 
 
 def _plain(value: float) -> float | None:
@@ -55,8 +55,9 @@ class MetricsLog:
         self._values.append(values)
         self._notes.append(notes)
 
-    def flush(self, extra: dict[str, float]) -> dict[str, Any] | None:
-        """Write the buffered steps, each with `extra` (images_per_s, elapsed_s); returns the last record."""
+    def flush(self, extra: dict[str, float], durable: bool = False) -> dict[str, Any] | None:
+        """Write the buffered steps, each with `extra` (images_per_s, elapsed_s); returns the last record.
+        `durable`: on the disk when it returns (before a checkpoint, so a run resumed from it misses no line)."""
         if not self._values:
             return None
         keys = list(self._values[0])
@@ -70,6 +71,8 @@ class MetricsLog:
             lines.append(json.dumps(record))
         with self.path.open("a") as handle:
             handle.write("\n".join(lines) + "\n")
+            if durable:
+                fsync_file(handle)
         self._steps.clear()
         self._values.clear()
         self._notes.clear()

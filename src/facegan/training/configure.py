@@ -23,7 +23,7 @@ from facegan.errors import FaceganError
 from facegan.losses import LOSSES, get_loss
 from facegan.models import check_model_config
 from facegan.models.presets import all_presets, build_config
-from facegan.run.checkpoint import load_checkpoint
+from facegan.run.checkpoint import resume_checkpoint
 from facegan.training.augment import DIFFAUGMENT, parse_policy
 from facegan.training.optim import get_optimizer
 from facegan.training.schedules import check_schedule
@@ -112,6 +112,23 @@ def resume_changes(saved: RunConfig, wanted: RunConfig) -> dict[str, list[Any]]:
     return changes
 
 
+def check_same_data(saved: RunConfig, data_path: str | Path, run_dir: str | Path) -> None:
+    """The command that started a run continues it only with the run's data (the same folder)."""
+    if Path(data_path).resolve() != Path(saved.data.path).resolve():
+        raise FaceganError(f"{run_dir} trains on {saved.data.path}, not {data_path}: give its --data to continue it, "
+                           "or another --out to start a new run")
+
+
+def check_start_again(saved: RunConfig, wanted: RunConfig, run_dir: str | Path) -> None:
+    """A run stopped before its first checkpoint (`saved`: its config.json) starts again from step 0 only with the
+    data and recipe it was started with; a change is one clear FaceganError."""
+    check_same_data(saved, wanted.data.path, run_dir)
+    wanted = RunConfig.from_dict(wanted.to_dict())
+    if not wanted.schedule.ramp_kimg:  # config.json holds the ramp length its start resolved from the same recipe
+        wanted.schedule.ramp_kimg = saved.schedule.ramp_kimg
+    resume_changes(saved, wanted)
+
+
 def preset_differences(config: RunConfig, preset: str) -> list[str]:
     """The recipe settings that `preset` sets (its family and its own overrides, family options included) to
     other values than `config` has."""
@@ -126,7 +143,7 @@ def preset_differences(config: RunConfig, preset: str) -> list[str]:
 
 def resume_config(run_dir: str | Path, steps: int | None = None, epochs: int | None = None) -> RunConfig:
     """The config of a run's newest checkpoint, with its length optionally extended."""
-    config = load_checkpoint(run_dir)["config"]
+    config = resume_checkpoint(run_dir)["config"]
     if steps is not None:
         config.train.steps = steps
     if epochs is not None:

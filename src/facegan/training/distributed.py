@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime
 import inspect
 import logging
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import torch
@@ -26,6 +28,11 @@ from facegan.utils.device import resolve_device
 from facegan.utils.dist_env import DistEnv, env_from_torchrun
 
 log = logging.getLogger("facegan.distributed")
+
+# Under torchrun the ranks agree on a stop request (a signal, the time budget) at least this often, in seconds of
+# training (and at least every log_every steps), so a preemption's SIGTERM stops the job well inside torchrun's
+# 30 s before it sends SIGKILL.
+STOP_AGREE_S = 5.0
 
 
 def current_env() -> DistEnv:
@@ -55,6 +62,20 @@ def backend_for(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
+def shared_store_warning(environ: Mapping[str, str]) -> str | None:
+    """What to say when torchrun may restart the workers through its shared rendezvous store, which can hand a
+    restarted worker a stale address and cost a restart (pytorch/pytorch#135712); None otherwise."""
+    try:
+        restarts = int(environ.get("TORCHELASTIC_MAX_RESTARTS", "0"))
+    except ValueError:
+        return None
+    if environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or restarts < 1:
+        return None
+    return ("torchrun restarts workers through its shared rendezvous store here, which can give a restarted worker "
+            "a stale address and cost a restart: export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 before torchrun "
+            "(docs/long-runs.md)")
+
+
 @contextmanager
 def process_group(device: torch.device, env: DistEnv, timeout_s: float = 1800.0) -> Iterator[DistEnv]:
     """Join the torchrun job for the duration of a run (no-op for one process or a group already set up).
@@ -64,6 +85,8 @@ def process_group(device: torch.device, env: DistEnv, timeout_s: float = 1800.0)
     if not env.is_distributed or dist.is_initialized():
         yield current_env() if dist.is_initialized() else env
         return
+    if env.is_main and (warning := shared_store_warning(os.environ)):
+        log.warning("%s", warning)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend_for(device), timeout=datetime.timedelta(seconds=timeout_s),
@@ -113,13 +136,30 @@ def wrap_ddp(net: nn.Module, device: torch.device, env: DistEnv) -> nn.Module:
         net, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True, **sync_off)
 
 
+def all_max(values: list[float], device: torch.device, env: DistEnv) -> list[float]:
+    """The element-wise maximum of `values` over every rank (a collective: call it at the same step everywhere)."""
+    if not env.is_distributed:
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor.tolist()
+
+
 def any_rank(flag: bool, device: torch.device, env: DistEnv) -> bool:
     """True on every rank when `flag` is True on any rank (a collective: call it at the same step everywhere)."""
-    if not env.is_distributed:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    return bool(all_max([1.0 if flag else 0.0], device, env)[0])
+
+
+def check_same_start(step: int, run_dir: object, device: torch.device, env: DistEnv) -> None:
+    """Every rank must start from the same step (the same checkpoint, or none); else one clear FaceganError on all.
+
+    Each process reads the run's newest checkpoint itself, so a machine that sees another RUN/ (a local disk where
+    the others share one) would train out of step with them.
+    """
+    high, minus_low = all_max([float(step), -float(step)], device, env)
+    if high != -minus_low:
+        raise FaceganError(f"the processes of this job start at different steps ({-minus_low:.0f} to {high:.0f}): "
+                           f"every machine must see the same {run_dir} (put --out on a filesystem they all share)")
 
 
 def barrier(env: DistEnv) -> None:
@@ -136,25 +176,51 @@ def rank_share(batch: torch.Tensor, env: DistEnv) -> torch.Tensor:
     return batch[env.rank * n:(env.rank + 1) * n]
 
 
+def agreement_interval(step_s: float, every: int, within_s: float = STOP_AGREE_S) -> int:
+    """Steps between two stop agreements: `every`, or fewer when that many steps of `step_s` take over `within_s`."""
+    if step_s <= 0:
+        return max(1, every)
+    return max(1, min(every, int(within_s / step_s)))
+
+
 class StopAgreement:
     """Stop requests (signals, time budgets) that every rank acts on at the same step.
 
     One process checks its requests every step. Under torchrun a rank that stopped alone would leave the
-    others waiting in their next all-reduce, so the ranks agree (one all-reduce) every `every` steps only,
-    on the steps where the loop syncs with the host anyway to write its log.
+    others waiting in their next all-reduce, so the ranks agree (one all-reduce, which also carries the next
+    interval) at the first step of a start, then every `every` steps, on the steps where the loop syncs with the
+    host anyway to write its log, or more often when that many steps take over STOP_AGREE_S seconds: a request
+    is acted on within about STOP_AGREE_S seconds plus one step.
     """
 
-    def __init__(self, env: DistEnv, device: torch.device, every: int) -> None:
+    def __init__(self, env: DistEnv, device: torch.device, every: int, within_s: float = STOP_AGREE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.env = env
         self.device = device
         self.every = max(1, every)
+        self.within_s = within_s
+        self.clock = clock
         self.agreed = False
+        self.next_step: int | None = None  # the step of the next agreement; None: the first step of this start
+        self._last: tuple[int, float] = (0, 0.0)  # the step and time of the last agreement
 
     def check(self, step: int, *requests: bool) -> bool:
         """True once the run should stop after `step` (the same answer on every rank)."""
-        if not self.agreed:
-            if not self.env.is_distributed:
-                self.agreed = any(requests)
-            elif step % self.every == 0:
-                self.agreed = any_rank(any(requests), self.device, self.env)
+        if self.agreed:
+            return True
+        if not self.env.is_distributed:
+            self.agreed = any(requests)
+            return self.agreed
+        if self.next_step is not None and step < self.next_step:
+            return False
+        now = self.clock()
+        interval = 1
+        if self.next_step is not None:  # the ranks' step times differ a little: the smallest interval wins
+            last_step, last_time = self._last
+            interval = agreement_interval((now - last_time) / max(1, step - last_step), self.every, self.within_s)
+        flag, minus_interval = all_max([1.0 if any(requests) else 0.0, -float(interval)], self.device, self.env)
+        interval = int(-minus_interval)
+        self.agreed = flag > 0
+        self._last = (step, now)
+        self.next_step = (step // interval + 1) * interval
         return self.agreed

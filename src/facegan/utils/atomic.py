@@ -2,7 +2,8 @@
 
 The temporary file is `.NAME.XXXXXXXX.tmp` beside NAME (mkstemp's 8 random characters). Only a process killed
 outright (SIGKILL, power loss) leaves one behind; `remove_temp_files` clears those from a folder, matching this
-exact pattern and nothing else.
+exact pattern and nothing else. A `durable` write also reaches the disk before it counts (fsync of the file before
+the rename, of its folder after): what a machine that loses power or is preempted must find again, checkpoints.
 """
 
 from __future__ import annotations
@@ -28,9 +29,30 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
+def fsync_file(handle: IO) -> None:
+    """Push an open file's written data to the disk."""
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` reach the disk (a no-op where folders cannot be opened, as on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a folder; the rename is then as durable as they make it
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside `path`; on success it replaces `path`, on error it is removed."""
+def atomic_open(path: str | Path, mode: str = "wb", durable: bool = False) -> Iterator[IO]:
+    """Open a temporary file beside `path`; on success it replaces `path`, on error it is removed; `durable`:
+    the data and the rename are on the disk when the block ends (not only in the page cache)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=TEMP_SUFFIX)
@@ -38,22 +60,26 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         os.chmod(tmp, 0o644)  # mkstemp makes files private; results are meant to be shared like any other file
         with os.fdopen(fd, mode) as handle:
             yield handle
+            if durable:
+                fsync_file(handle)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    if durable:
+        fsync_dir(path.parent)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to `path` atomically."""
-    with atomic_open(path, "w") as handle:
+def atomic_write_text(path: str | Path, text: str, durable: bool = False) -> None:
+    """Write `text` to `path` atomically (`durable`: on the disk when it returns)."""
+    with atomic_open(path, "w", durable=durable) as handle:
         handle.write(text)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` atomically."""
-    with atomic_open(path, "wb") as handle:
+def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = False) -> None:
+    """Write `data` to `path` atomically (`durable`: on the disk when it returns)."""
+    with atomic_open(path, "wb", durable=durable) as handle:
         handle.write(data)
 
 

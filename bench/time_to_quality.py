@@ -404,6 +404,14 @@ def markdown(summary: dict[str, Any], cpu: str, args: argparse.Namespace) -> str
                 cells = [qpm.fmt(entry["marks"][m]["faces_fake"], "{:.1f}", percent=True)
                          if m in entry["marks"] else "—" for m in marks]
                 lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        if any(s["facefd"] for e in contestants.values() for s in e["marks"].values()):
+            lines.append(f"\n**{dataset}: face-embedding FD (dlib) at each mark** (lower is better)\n")
+            lines.append("| contestant | " + " | ".join(f"{m:g} min" for m in marks) + " |")
+            lines.append("|---|" + "---:|" * len(marks))
+            for name, entry in contestants.items():
+                cells = [qpm.fmt(entry["marks"][m]["facefd"], "{:.3f}") if m in entry["marks"] else "—"
+                         for m in marks]
+                lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
         lines.append(f"\n**{dataset}: images seen at each mark, and the memorisation check at the last**\n")
         lines.append("| contestant | " + " | ".join(f"{m:g} min" for m in marks)
                      + " | closer than train-to-train (fakes / held-out reals) | near-copies |")
@@ -524,7 +532,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out-dir", help="tables, JSON and grids (default WORK/out)")
     parser.add_argument("--curves-dir", help="where the SWD curves go (default OUT_DIR)")
     parser.add_argument("--fresh", action="store_true", help="retrain and rescore even where a record exists")
-    parser.add_argument("--summary-only", action="store_true", help="only summarise the finished records")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="train nothing: summarise every finished run of --datasets in WORK (all lanes' runs)")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_one:
@@ -570,7 +579,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         todo = [j for j in jobs if args.fresh or finished(j) is None]
         log.info("%d runs to train (%d reused)", len(todo), len(jobs) - len(todo))
         errors = run_queue(todo, args.lanes, args.threads)
-    records = [r for j in jobs if (r := finished(j)) is not None]
+    if args.summary_only:  # every finished run of these data sets, whichever invocation (lane) trained it
+        records = [json.loads(path.read_text()) for d in data_sets
+                   for path in sorted((args.work / "runs" / d.name).glob("*/record.json"))]
+    else:
+        records = [r for j in jobs if (r := finished(j)) is not None]
     if not records:
         log.error("no finished runs")
         return 1

@@ -122,7 +122,7 @@ def test_the_docs_training_and_model_folder_examples_run(tmp_path: Path, monkeyp
     blocks = _python_blocks(DOCS.read_text())
     training = next(b for b in blocks if "facegan.train(" in b)
     tiny = {'n=5000)': 'n=48, progress=False)',
-            'minutes=2, ngf=48, ndf=48, batch_size=64)': 'steps=2, nz=16, ngf=8, ndf=8, batch_size=16, '
+            'minutes=2, sample_every=250)': 'steps=2, nz=16, ngf=8, ndf=8, batch_size=16, '
                                                           'device="cpu", progress=False, report=False)'}
     for real, small in tiny.items():
         assert real in training

@@ -157,6 +157,6 @@ def test_a_notebook_interrupt_stops_with_a_checkpoint(tiny_dataset: Path, tmp_pa
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     output = "".join(text)
-    assert errors == [] and "stopping after this step (signal 2)" in output, output
+    assert errors == [] and "stopping after this step with a checkpoint (SIGINT)" in output, output
     step = int(output.split("returned at step")[1])
     assert (tmp_path / "run" / "checkpoints" / f"step-{step:08d}.pt").is_file()

@@ -46,7 +46,8 @@ def test_every_flag_sets_a_config_field() -> None:
 
 def test_every_flag_is_a_library_option_or_a_parameter_of_facegan_train() -> None:
     """facegan.training.options takes every flag by its name, so `facegan.train(**options)` and the CLI cannot
-    drift apart; the rest are facegan.train's own parameters (data, out, resume, model, report, progress, ...)."""
+    drift apart; the rest are facegan.train's own parameters (data, out, resume, model, report, progress, ...)
+    and --resume-if-exists, the command line's start-or-continue for torchrun's restarts (from Python: resume=)."""
     import inspect
 
     from facegan.api.training import train
@@ -54,4 +55,4 @@ def test_every_flag_is_a_library_option_or_a_parameter_of_facegan_train() -> Non
 
     own = {"data", "out", "resume", "model", "report_every", "eval_every", "eval_n"}
     assert own <= set(inspect.signature(train).parameters)
-    assert set(OPTIONS) == _train_dests() - own - {"show_config", "no_progress", "no_report"}
+    assert set(OPTIONS) == _train_dests() - own - {"show_config", "no_progress", "no_report", "resume_if_exists"}

@@ -489,15 +489,14 @@ def side_by_side(records: Sequence[dict[str, Any]], folder: Path) -> list[Path]:
     for (dataset, seed), group in groups.items():
         heldout = Path(group[0]["job"]["data"]["heldout"])
         reals = make_grid(np.asarray(PreparedDataset.open(heldout).images[:GRID_N]), nrow=8)
-        for index, mark in enumerate(group[0]["marks"]):
-            tiles = [reals]
-            for record in group:
-                if index < len(record["marks"]):
-                    tile = np.asarray(Image.open(Path(record["marks"][index]["snapshot"]).with_suffix(".png")))
-                    tiles.append(tile.reshape(*tile.shape[:2], -1))
+        for minutes in sorted({m["minutes"] for record in group for m in record["marks"]}):
+            tiles = [reals]  # then every contestant with a snapshot at this mark, in the records' order
+            for mark in (m for record in group for m in record["marks"] if m["minutes"] == minutes):
+                tile = np.asarray(Image.open(Path(mark["snapshot"]).with_suffix(".png")))
+                tiles.append(tile.reshape(*tile.shape[:2], -1))
             gap = np.full((reals.shape[0], 8, reals.shape[2]), 255, np.uint8)
             row = np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
-            path = folder / f"{dataset}-seed{seed}-{mark_name(mark['minutes'])}.png"
+            path = folder / f"{dataset}-seed{seed}-{mark_name(minutes)}.png"
             save_png(row, path)
             paths.append(path)
     return paths

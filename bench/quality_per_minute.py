@@ -319,7 +319,7 @@ def train_run(contestant: Contestant, data: DataSet, seed: int, minutes: float, 
 def score_run(run_dir: Path, reals: np.ndarray, data: DataSet, n_eval: int, facefd_n: int,
               threads: int) -> tuple[dict[str, Any], np.ndarray]:
     """Registry metrics of `n_eval` samples of the run's G (G_ema where kept) against the held-out reals; also the
-    first GRID_N samples for the grids."""
+    samples (the grids take the first GRID_N)."""
     from facegan.generation.sample import load_generator
     from facegan.metrics.evaluation import prepare_metrics, score_sets
     from facegan.metrics.metric import MetricOptions
@@ -338,7 +338,7 @@ def score_run(run_dir: Path, reals: np.ndarray, data: DataSet, n_eval: int, face
     scores["metrics"] = metrics
     scores["n"] = n_eval
     scores["score_s"] = round(time.perf_counter() - started, 1)
-    return scores, fakes[:GRID_N]
+    return scores, fakes
 
 
 # --- FLOPs ---------------------------------------------------------------------------------------------------
@@ -664,7 +664,8 @@ def one_run(args: argparse.Namespace, contestant: Contestant, data: DataSet, see
             gen = load_generator(run_dir)
             run["grid"] = gen.generate(gen.latents(GRID_N, SAMPLE_SEED))
         else:
-            run["scores"], run["grid"] = score_run(run_dir, reals, data, args.n_eval, args.facefd_n, args.threads)
+            run["scores"], fakes = score_run(run_dir, reals, data, args.n_eval, args.facefd_n, args.threads)
+            run["grid"] = fakes[:GRID_N]
     except FaceganError as exc:
         run["error"] = str(exc)
         log.error("%s", exc)

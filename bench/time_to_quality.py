@@ -247,26 +247,23 @@ def run_one(job: dict[str, Any]) -> None:
     trained_at = time.time()
     reals = np.asarray(PreparedDataset.open(data.heldout).images[:job["n_eval"]])
     for mark in taken:
-        scores, grid = qpm.score_run(Path(mark["snapshot"]), reals, data, job["n_eval"], job["facefd_n"],
-                                     job["threads"])
+        scores, fakes = qpm.score_run(Path(mark["snapshot"]), reals, data, job["n_eval"], job["facefd_n"],
+                                      job["threads"])
         mark["scores"] = scores
-        save_png(make_grid(grid[:GRID_N], nrow=8), Path(mark["snapshot"]).with_suffix(".png"))
+        save_png(make_grid(fakes[:GRID_N], nrow=8), Path(mark["snapshot"]).with_suffix(".png"))
         log.info("%s %s seed %d at %g min: SWD %.1f%s", job["name"], data.name, job["seed"], mark["minutes"],
                  scores["swd"], f", faces {scores['faces_fake']:.1%}" if scores.get("faces_fake") is not None else "")
-    memo = memorisation_of(Path(taken[-1]["snapshot"]), data, job["n_eval"])
+    memo = memorisation_of(fakes, data, job["n_eval"])  # the last mark's samples, as scored
     record = {"job": job, "ran": ran, "marks": taken, "memorisation": memo, "started": started,
               "trained_s": round(trained_at - started, 1), "scored_s": round(time.time() - trained_at, 1)}
     atomic_write_text(run_dir / "record.json", json.dumps(record, indent=2) + "\n")
 
 
-def memorisation_of(snapshot: Path, data: qpm.DataSet, n: int) -> dict[str, Any]:
-    """facegan's memorisation check of `n` samples of the snapshot against the training images."""
+def memorisation_of(fakes: np.ndarray, data: qpm.DataSet, n: int) -> dict[str, Any]:
+    """facegan's memorisation check of the samples against the training images (and `n` held-out ones)."""
     from facegan.data.dataset import PreparedDataset
-    from facegan.generation.sample import load_generator
     from facegan.metrics.memorisation import memorisation
 
-    gen = load_generator(snapshot)
-    fakes = gen.generate(gen.latents(n, SAMPLE_SEED))
     train = np.asarray(PreparedDataset.open(data.train).images)
     heldout = np.asarray(PreparedDataset.open(data.heldout).images[:n])
     return memorisation(fakes, train, heldout).as_dict()

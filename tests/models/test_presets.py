@@ -40,7 +40,7 @@ def test_every_preset_is_pinned() -> None:
 
 
 def test_the_default_is_dcgan_lite_and_dcgan_stays_the_tutorials() -> None:
-    """The default (issue 22) differs from the tutorial's recipe in exactly six settings; dcgan keeps it all."""
+    """The default (issue 22) differs from the tutorial's recipe in exactly eight settings; dcgan keeps it all."""
     from facegan.config import flat_fields
     from facegan.models.presets import DEFAULT_PRESET
 
@@ -49,11 +49,13 @@ def test_the_default_is_dcgan_lite_and_dcgan_stays_the_tutorials() -> None:
     assert {k: (dcgan[k], lite[k]) for k in dcgan if dcgan[k] != lite[k]} == {
         "model.ngf": (64, 32), "model.ndf": (64, 32), "model.minibatch_std": (False, True),
         "train.batch_size": (128, 32),
-        "train.ema_decay": (0.0, 0.999), "train.channels_last": ("auto", "on")}
+        "train.ema_decay": (0.0, 0.999), "train.channels_last": ("auto", "on"),
+        "train.r1_gamma": (0.0, 1.0), "train.penalty_every": (1, 4)}
     tutorial = {"model.ngf": 64, "model.ndf": 64, "model.nz": 100, "model.leaky_slope": 0.2, "model.d_norm": "batch",
                 "optim.name": "adam", "optim.lr_g": 2e-4, "optim.lr_d": 2e-4, "optim.beta1": 0.5,
                 "optim.beta2": 0.999, "train.loss": "bce", "train.batch_size": 128, "train.ema_decay": 0.0,
-                "train.diffaugment": "", "train.n_critic": 1, "model.minibatch_std": False}
+                "train.diffaugment": "", "train.n_critic": 1, "model.minibatch_std": False,
+                "train.r1_gamma": 0.0}
     assert {k: dcgan[k] for k in tutorial} == tutorial
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import shlex
 import shutil
@@ -24,6 +23,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kernels import cpu_kind  # bench/ is not a package
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_DEMO = [
@@ -60,16 +62,6 @@ def run_demo(steps: list[str], folder: Path) -> dict[str, float]:
         times[command[1]] = round(time.perf_counter() - start, 1)
     times["total"] = round(sum(times.values()), 1)
     return times
-
-
-def cpu_kind() -> str:
-    """The CPU's model name, family/model and the flags that decide precision (Linux)."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    field = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in info.splitlines()) if v}
-    flags = set(field.get("flags", "").split())
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
-    return (f"{field.get('model name', platform.processor())}, family {field.get('cpu family', '?')} model "
-            f"{field.get('model', '?')}, {' '.join(wanted) or 'no AVX2'}")
 
 
 def main() -> None:

@@ -188,6 +188,7 @@ def test_resume_skips_a_checkpoint_that_does_not_load(
     newest = run / "checkpoints" / "step-00000006.pt"
     straight = load_checkpoint(newest)
     newest.write_bytes(newest.read_bytes()[:100])  # as a write that never reached the disk leaves it
+    assert load_checkpoint(run)["step"] == 3  # what sample, eval and serve read meanwhile: the one before
     train(resume_config(run, steps=6), run, resume=True, show_progress=False)
     assert "skipping step-00000006.pt" in caplog.text
     assert [p.name for p in list_checkpoints(run)] == ["step-00000003.pt", "step-00000006.pt"]

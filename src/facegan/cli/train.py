@@ -124,14 +124,14 @@ def overrides_from_args(args: argparse.Namespace, family: str | None = None) -> 
 def resumed_config(args: argparse.Namespace, run: str | None = None) -> RunConfig:
     """The config of the run resumed (`run`, else --resume RUN) with the options given applied
     (facegan.training.loop refuses a recipe change)."""
-    from facegan.run.checkpoint import resume_checkpoint
+    from facegan.run.checkpoint import load_checkpoint
     from facegan.training.options import resumed_run_config
 
     if run is None:
         if args.data or args.out:
             raise FaceganError("--resume RUN takes its data and output from the run; drop --data/--out")
         run = args.resume
-    family = resume_checkpoint(run)["config"].model.family
+    family = load_checkpoint(run)["config"].model.family
     return resumed_run_config(run, args.model, options_from_args(args, family))
 
 
@@ -176,12 +176,12 @@ def run_train(args: argparse.Namespace) -> int:
     if args.show_config:
         import json
 
-        from facegan.run.checkpoint import resume_checkpoint
+        from facegan.run.checkpoint import load_checkpoint
         from facegan.training.configure import check_config, resume_changes
 
         check_config(config)
         if continuing:
-            resume_changes(resume_checkpoint(run_dir)["config"], config)
+            resume_changes(load_checkpoint(run_dir)["config"], config)
         print(json.dumps(config.to_dict(), indent=2))
         return 0
     result = train(config, run_dir, resume=continuing, hooks=hooks, show_progress=not args.no_progress,

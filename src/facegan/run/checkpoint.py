@@ -1,7 +1,8 @@
 """Checkpoints: plain state dicts plus the config, written atomically and durably, loaded with weights_only=True.
 
-A run resumes from its newest checkpoint that loads (`load_newest_checkpoint`): one a lost machine left unreadable
-(its write never reached the disk) is skipped and, once the run continues, set aside as `step-N.pt.unreadable`.
+A run directory's checkpoint is its newest one that loads (`load_newest_checkpoint`; resume, sample and eval alike):
+one a lost machine left unreadable (its write never reached the disk) is skipped and, once the run continues, set
+aside as `step-N.pt.unreadable`.
 """
 
 from __future__ import annotations
@@ -67,22 +68,21 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file from a checkpoint path or a run directory (its newest checkpoint)."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint file, or a run's newest checkpoint that loads (`load_newest_checkpoint`);
+    `config` comes back as a RunConfig."""
     path = Path(path)
     if path.is_dir():
-        found = list_checkpoints(path)
-        if not found:
+        ckpt = load_newest_checkpoint(path, map_location)
+        if ckpt is None:
             raise FaceganError(f"{path} holds no checkpoints (is it a facegan run directory?)")
-        return found[-1]
+        return ckpt
     if not path.exists():
         raise FaceganError(f"{path} does not exist")
-    return path
+    return _load_file(path, map_location)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and validate a checkpoint file or a run's newest checkpoint; `config` comes back as a RunConfig."""
-    path = resolve_checkpoint(path)
+def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
@@ -105,7 +105,7 @@ def load_newest_checkpoint(run_dir: str | Path, map_location: str | torch.device
     found = list_checkpoints(run_dir)
     for path in reversed(found):
         try:
-            return load_checkpoint(path, map_location)
+            return _load_file(path, map_location)
         except UnreadableCheckpointError as exc:
             log.warning("skipping %s (%s); trying the checkpoint before it", path.name, exc)
     if found:
@@ -125,11 +125,3 @@ def set_aside_newer(run_dir: str | Path, step: int) -> list[Path]:
             moved.append(target)
             log.warning("set %s aside as %s: it does not load", path.name, target.name)
     return moved
-
-
-def resume_checkpoint(run: str | Path) -> dict[str, Any]:
-    """What `--resume RUN` continues from: RUN's newest checkpoint that loads (given a checkpoint file: that file)."""
-    path = Path(run)
-    if path.is_dir() and (ckpt := load_newest_checkpoint(path)) is not None:
-        return ckpt
-    return load_checkpoint(path)  # a file, or the one-line error: RUN does not exist / holds no checkpoints

@@ -23,7 +23,7 @@ from facegan.errors import FaceganError
 from facegan.losses import LOSSES, get_loss
 from facegan.models import check_model_config
 from facegan.models.presets import all_presets, build_config
-from facegan.run.checkpoint import resume_checkpoint
+from facegan.run.checkpoint import load_checkpoint
 from facegan.training.augment import DIFFAUGMENT, parse_policy
 from facegan.training.optim import get_optimizer
 from facegan.training.schedules import check_schedule
@@ -143,7 +143,7 @@ def preset_differences(config: RunConfig, preset: str) -> list[str]:
 
 def resume_config(run_dir: str | Path, steps: int | None = None, epochs: int | None = None) -> RunConfig:
     """The config of a run's newest checkpoint, with its length optionally extended."""
-    config = resume_checkpoint(run_dir)["config"]
+    config = load_checkpoint(run_dir)["config"]
     if steps is not None:
         config.train.steps = steps
     if epochs is not None:

@@ -25,7 +25,7 @@ from facegan.data.dataset import BatchIterator, PreparedDataset
 from facegan.errors import FaceganError
 from facegan.models import build_models, get_family
 from facegan.models.latents import draw_latents, seeded_latents
-from facegan.run.checkpoint import checkpoint_path, list_checkpoints, resume_checkpoint, set_aside_newer
+from facegan.run.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, set_aside_newer
 from facegan.run.layout import append_runtime, checkpoint_dir, config_path, metrics_path, samples_dir
 from facegan.run.metrics_log import MetricsLog
 from facegan.run.state import Hook, TrainingRun, TrainResult, restore, save_run_checkpoint, write_fixed_samples
@@ -114,7 +114,7 @@ def train(
     they train as one job (facegan.training.distributed); a process group the caller already set up is used as it is.
     """
     run_dir = Path(run_dir)
-    ckpt = resume_checkpoint(run_dir) if resume else None
+    ckpt = load_checkpoint(run_dir) if resume else None
     if ckpt is not None and config is None:
         config = ckpt["config"]
     if config is None:
